@@ -1,0 +1,250 @@
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::{Digest, Result, StoreError};
+
+/// Blobs addressed by digest under `<root>/blobs/sha256/<hex>`; writes in progress
+/// live in `<root>/ingest/` and are never trusted.
+pub struct ContentStore {
+    blobs: PathBuf,
+    ingest: PathBuf,
+}
+
+static INGEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl ContentStore {
+    /// Opens (creating) the store and clears writes a crash left in the ingest dir.
+    pub fn open(root: &Path) -> Result<ContentStore> {
+        let blobs = root.join("blobs/sha256");
+        let ingest = root.join("ingest");
+        fs::create_dir_all(&blobs).map_err(StoreError::io(&blobs))?;
+        if ingest.exists() {
+            fs::remove_dir_all(&ingest).map_err(StoreError::io(&ingest))?;
+        }
+        fs::create_dir_all(&ingest).map_err(StoreError::io(&ingest))?;
+        Ok(ContentStore { blobs, ingest })
+    }
+
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.blobs.join(digest.hex())
+    }
+
+    pub fn exists(&self, digest: &Digest) -> bool {
+        self.path(digest).exists()
+    }
+
+    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+        File::open(self.path(digest)).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::NotFound(digest.clone()),
+            _ => StoreError::Io { path: self.path(digest), source: e },
+        })
+    }
+
+    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>> {
+        fs::read(self.path(digest)).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::NotFound(digest.clone()),
+            _ => StoreError::Io { path: self.path(digest), source: e },
+        })
+    }
+
+    pub fn size(&self, digest: &Digest) -> Result<u64> {
+        let p = self.path(digest);
+        fs::metadata(&p).map(|m| m.len()).map_err(StoreError::io(p))
+    }
+
+    /// Writes a small blob in one go and commits it.
+    pub fn put(&self, bytes: &[u8]) -> Result<Digest> {
+        let mut w = self.writer()?;
+        w.write_all(bytes).map_err(StoreError::io(&w.tmp))?;
+        w.finish()?.commit()
+    }
+
+    /// Starts a new blob; nothing is visible until [`PendingBlob::commit`].
+    pub fn writer(&self) -> Result<BlobWriter> {
+        let n = INGEST_SEQ.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.ingest.join(format!("{}-{n}", std::process::id()));
+        let file = File::create(&tmp).map_err(StoreError::io(&tmp))?;
+        Ok(BlobWriter {
+            file: BufWriter::with_capacity(256 * 1024, file),
+            tmp,
+            hasher: Sha256::new(),
+            size: 0,
+            blobs: self.blobs.clone(),
+        })
+    }
+
+    pub fn delete(&self, digest: &Digest) -> Result<()> {
+        let p = self.path(digest);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::Io { path: p, source: e }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every committed blob.
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let rd = fs::read_dir(&self.blobs).map_err(StoreError::io(&self.blobs))?;
+        Ok(rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok())
+            .collect())
+    }
+
+    /// Makes everything written so far durable (one `syncfs` for the whole
+    /// filesystem): called before metadata starts to reference new blobs.
+    pub fn sync(&self) -> Result<()> {
+        let dir = File::open(&self.blobs).map_err(StoreError::io(&self.blobs))?;
+        rustix::fs::syncfs(&dir).map_err(|e| StoreError::Io {
+            path: self.blobs.clone(),
+            source: e.into(),
+        })
+    }
+}
+
+/// A blob being written: hashed as the bytes go by.
+pub struct BlobWriter {
+    file: BufWriter<File>,
+    tmp: PathBuf,
+    hasher: Sha256,
+    size: u64,
+    blobs: PathBuf,
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.file.write_all(buf)?;
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl BlobWriter {
+    /// Ends the write; the blob is still invisible (see [`PendingBlob`]).
+    pub fn finish(mut self) -> Result<PendingBlob> {
+        self.file.flush().map_err(StoreError::io(&self.tmp))?;
+        let tmp = std::mem::take(&mut self.tmp);
+        let hasher = std::mem::take(&mut self.hasher);
+        Ok(PendingBlob {
+            digest: Digest::from_hasher(hasher),
+            size: self.size,
+            tmp,
+            blobs: std::mem::take(&mut self.blobs),
+        })
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A fully written, hashed blob that is not yet visible; dropped uncommitted, it is removed.
+pub struct PendingBlob {
+    digest: Digest,
+    size: u64,
+    tmp: PathBuf,
+    blobs: PathBuf,
+}
+
+
+impl PendingBlob {
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    /// Where the bytes can be read before commit.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    pub fn verify(&self, expected: &Digest) -> Result<()> {
+        if &self.digest != expected {
+            return Err(StoreError::DigestMismatch {
+                expected: expected.clone(),
+                actual: self.digest.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes the blob visible under its digest (a no-op if it already was).
+    pub fn commit(mut self) -> Result<Digest> {
+        let dst = self.blobs.join(self.digest.hex());
+        let tmp = std::mem::take(&mut self.tmp);
+        if dst.exists() {
+            let _ = fs::remove_file(&tmp);
+        } else {
+            fs::rename(&tmp, &dst).map_err(StoreError::io(&dst))?;
+        }
+        Ok(self.digest.clone())
+    }
+}
+
+impl Drop for PendingBlob {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_commit_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(dir.path()).unwrap();
+        let d = cs.put(b"hello").unwrap();
+        assert_eq!(d, Digest::of(b"hello"));
+        assert_eq!(cs.read(&d).unwrap(), b"hello");
+        assert_eq!(cs.list().unwrap(), vec![d.clone()]);
+        // the ingest dir is empty after commit
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+        cs.delete(&d).unwrap();
+        assert!(matches!(cs.read(&d), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn uncommitted_blob_is_never_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(dir.path()).unwrap();
+        let mut w = cs.writer().unwrap();
+        w.write_all(b"partial").unwrap();
+        let pending = w.finish().unwrap();
+        assert!(pending.verify(&Digest::of(b"other")).is_err());
+        assert!(!cs.exists(pending.digest()));
+        drop(pending);
+        assert!(cs.list().unwrap().is_empty());
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn crash_leftovers_in_ingest_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("ingest")).unwrap();
+        fs::write(dir.path().join("ingest/junk"), b"x").unwrap();
+        ContentStore::open(dir.path()).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    }
+}
