@@ -1,1 +1,193 @@
-//! berth-layer
+//! berth-layer: image layer tarballs <-> directories.
+//!
+//! [`apply`] unpacks an OCI/Docker layer (plain, gzip or zstd tar) into a
+//! directory that later becomes an overlayfs lowerdir: OCI whiteouts become
+//! overlay whiteouts (0:0 character devices, `trusted.overlay.opaque=y`).
+//! [`write_tar`] does the reverse for a directory (typically a container's
+//! upperdir), turning overlay whiteouts back into OCI `.wh.` files.
+//!
+//! Invariant: nothing described by a tar is ever created outside the target
+//! directory. Parent directories are resolved by the kernel with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` (Linux 5.6+) and every
+//! final component is created or replaced without following symlinks.
+//!
+//! The crate is synchronous and knows nothing of HTTP, the store or the
+//! daemon; callers run it on a blocking thread.
+
+mod apply;
+mod fsutil;
+mod hash;
+mod path;
+mod pax;
+mod write;
+
+#[cfg(test)]
+mod testutil;
+
+use std::io::{self, BufReader, Read};
+
+pub use apply::apply;
+pub use write::write_tar;
+
+/// Size of the buffers used for stream and file copies.
+pub(crate) const BUF_SIZE: usize = 256 * 1024;
+
+/// Compression of a layer blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Sniffs the compression from the first bytes of a stream
+    /// (gzip `1f 8b`, zstd `28 b5 2f fd`); anything else is taken as plain.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Wraps `r`, sniffs its first bytes (without losing them) and returns the
+/// detected compression with a reader of the decompressed stream.
+///
+/// Concatenated gzip members and zstd frames are decoded as one stream.
+pub fn decompress<'a, R: Read + 'a>(mut r: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let kind = Compression::detect(&head[..n]);
+    // Put the sniffed bytes back in front of the rest of the stream.
+    let whole = io::Cursor::new(head[..n].to_vec()).chain(r);
+    let reader: Box<dyn Read + 'a> = match kind {
+        Compression::None => Box::new(whole),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(
+            BufReader::with_capacity(BUF_SIZE, whole),
+        )),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(
+            BufReader::with_capacity(BUF_SIZE, whole),
+        )?),
+    };
+    Ok((kind, reader))
+}
+
+/// Figures of an applied or written layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// `sha256:<hex>` of the uncompressed tar stream, including any bytes
+    /// after the end-of-archive marker (the stream is read to EOF).
+    pub diff_id: String,
+    /// Sum of the sizes of the regular files written (docker's layer size);
+    /// hard links are not counted twice.
+    pub size: u64,
+}
+
+/// Errors of this crate. Every variant about a tar entry names its path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    /// The target directory given by the caller cannot be used.
+    #[error("cannot open layer target directory {path}: {source}")]
+    Target {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Reading or decompressing the layer stream failed, or a tar header is
+    /// malformed; `after` is the last entry read successfully.
+    #[error("reading layer stream (after entry {after:?}): {source}")]
+    Read {
+        after: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The stream ended in the middle of an entry's data.
+    #[error(
+        "layer entry {path:?}: stream ended after {got} of {expected} bytes (truncated layer)"
+    )]
+    Truncated {
+        path: String,
+        got: u64,
+        expected: u64,
+    },
+    /// The entry would be written outside the target directory.
+    #[error(
+        "layer entry {path:?} would be written outside the target directory (breakout): {reason}"
+    )]
+    Breakout { path: String, reason: &'static str },
+    /// A hard link whose target lies outside the target directory.
+    #[error("layer entry {path:?}: hard link target {target:?} is outside the target directory (breakout)")]
+    LinkBreakout { path: String, target: String },
+    /// An entry type a layer cannot contain.
+    #[error("layer entry {path:?}: unsupported tar entry type {kind:?}")]
+    Unsupported { path: String, kind: char },
+    /// An entry that is malformed in itself (bad whiteout, missing link name...).
+    #[error("layer entry {path:?}: {reason}")]
+    Invalid { path: String, reason: &'static str },
+    /// A filesystem operation on an entry failed.
+    #[error("layer entry {path:?}: {op}: {source}")]
+    Io {
+        path: String,
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    /// A file shrank while it was being archived.
+    #[error("{path:?} changed while being archived: read {got} of {expected} bytes")]
+    Changed {
+        path: String,
+        got: u64,
+        expected: u64,
+    },
+    /// Writing the output tar stream failed.
+    #[error("writing tar stream: {0}")]
+    Write(#[source] io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detect_magic() {
+        assert_eq!(Compression::detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+        assert_eq!(
+            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd, 1]),
+            Compression::Zstd
+        );
+        assert_eq!(Compression::detect(b"usr/"), Compression::None);
+        assert_eq!(Compression::detect(&[0x1f]), Compression::None);
+        assert_eq!(Compression::detect(&[]), Compression::None);
+    }
+
+    #[test]
+    fn decompress_keeps_sniffed_bytes() {
+        let data = b"ab".to_vec();
+        let (kind, mut r) = decompress(&data[..]).unwrap();
+        assert_eq!(kind, Compression::None);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+
+        let plain: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let z = zstd::encode_all(&plain[..], 3).unwrap();
+        let (kind, mut r) = decompress(&z[..]).unwrap();
+        assert_eq!(kind, Compression::Zstd);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, plain);
+    }
+}
