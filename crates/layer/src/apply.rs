@@ -17,7 +17,7 @@ use tar::EntryType;
 use crate::fsutil::{self, lstat_at, open_child_dir, open_dir_beneath};
 use crate::hash::HashReader;
 use crate::path::{join, normalise};
-use crate::pax::{parse_time, XATTR_PREFIX};
+use crate::pax::{parse_time, Xattrs, XATTR_PREFIX};
 use crate::{decompress, Applied, LayerError, BUF_SIZE};
 
 /// Prefix of OCI whiteout files.
@@ -111,7 +111,7 @@ struct Meta {
     uid: Uid,
     gid: Gid,
     mtime: Timespec,
-    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    xattrs: Xattrs,
 }
 
 impl Meta {
@@ -537,6 +537,9 @@ impl Applier {
             AtFlags::SYMLINK_NOFOLLOW,
         )
         .map_err(io_err(epath, "changing whiteout owner"))?;
+        // Keeps a re-exported layer byte-identical.
+        fs::utimensat(parent_fd, hidden, &meta.times(), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(io_err(epath, "setting whiteout times"))?;
         self.written.insert(rel.clone());
         self.whiteouts.insert(rel);
         Ok(())

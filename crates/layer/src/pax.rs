@@ -3,6 +3,9 @@
 /// Prefix of the PAX keys carrying extended attributes (GNU tar, Go, docker).
 pub(crate) const XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
 
+/// Extended attributes as (name, value) pairs.
+pub(crate) type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Appends one PAX record, `"<len> <key>=<value>\n"`, where `<len>` counts
 /// the whole record including its own digits.
 pub(crate) fn push_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {

@@ -12,7 +12,7 @@ use tar::{EntryType, Header};
 use crate::apply::{OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX};
 use crate::fsutil::{self, lstat_at, open_child_dir};
 use crate::hash::HashWriter;
-use crate::pax::{push_record, XATTR_PREFIX};
+use crate::pax::{push_record, Xattrs, XATTR_PREFIX};
 use crate::{Applied, LayerError, BUF_SIZE};
 
 const BLOCK: usize = 512;
@@ -85,7 +85,7 @@ enum XattrSource<'a> {
 }
 
 /// Extended attributes worth archiving, sorted by name.
-fn read_xattrs(src: XattrSource<'_>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Errno> {
+fn read_xattrs(src: XattrSource<'_>) -> Result<Xattrs, Errno> {
     let list = loop {
         let size = match src {
             XattrSource::Fd(fd) => fs::flistxattr_query(fd),
@@ -468,5 +468,309 @@ impl<W: Write> Writer<W> {
         }
         self.size += expected;
         self.pad(expected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Read as _;
+    use std::os::unix::fs::{symlink, MetadataExt};
+    use std::path::Path;
+
+    use rustix::fs::{AtFlags, Gid, Timespec, Timestamps, Uid, XattrFlags, CWD};
+
+    use super::*;
+    use crate::apply;
+    use crate::testutil::{is_whiteout, sha256, xattr};
+
+    fn set_times(path: &Path, secs: i64) {
+        let t = Timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        };
+        let times = Timestamps {
+            last_access: t,
+            last_modification: t,
+        };
+        fs::utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+    }
+
+    fn chown(path: &Path, uid: u32, gid: u32) {
+        fs::chownat(
+            CWD,
+            path,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+    }
+
+    fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+        fs::lsetxattr(path, name, value, XattrFlags::empty()).unwrap();
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn mknod(path: &Path, kind: FileType, major: u32, minor: u32) {
+        fs::mknodat(
+            CWD,
+            path,
+            kind,
+            Mode::from_raw_mode(0o640),
+            fs::makedev(major, minor),
+        )
+        .unwrap();
+    }
+
+    /// A tree exercising every kind of entry and metadata.
+    fn build_tree(root: &Path) {
+        let p = |rel: &str| root.join(rel);
+        std::fs::create_dir(p("d")).unwrap();
+        std::fs::write(p("d/suid"), b"setuid program").unwrap();
+        chown(&p("d/suid"), 1000, 1000);
+        chmod(&p("d/suid"), 0o4755);
+        set_xattr(&p("d/suid"), "user.a", b"1");
+        set_xattr(&p("d/suid"), "trusted.b", b"\x00\x01binary");
+        std::fs::write(p("d/plain"), b"shared by three names").unwrap();
+        chmod(&p("d/plain"), 0o600);
+        std::fs::hard_link(p("d/plain"), p("d/hl")).unwrap();
+        std::fs::hard_link(p("d/plain"), p("top_hl")).unwrap();
+        let big: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(p("big"), &big).unwrap();
+        symlink("/etc/passwd", p("abs")).unwrap();
+        symlink("d/plain", p("rel")).unwrap();
+        chown(&p("rel"), 3, 4);
+        symlink("x".repeat(200), p("longlink")).unwrap();
+        mknod(&p("cdev"), FileType::CharacterDevice, 1, 3);
+        mknod(&p("bdev"), FileType::BlockDevice, 7, 0);
+        mknod(&p("fifo"), FileType::Fifo, 0, 0);
+        // Overlay upperdir artefacts.
+        mknod(&p("d/wh"), FileType::CharacterDevice, 0, 0);
+        chmod(&p("d/wh"), 0);
+        std::fs::create_dir(p("o")).unwrap();
+        std::fs::write(p("o/f"), b"f").unwrap();
+        set_xattr(&p("o"), OPAQUE_XATTR, b"y");
+        set_xattr(&p("o"), "user.dir", b"attr");
+        std::fs::create_dir(p("empty")).unwrap();
+        let long_dir = format!("long/{}", "n".repeat(150));
+        std::fs::create_dir_all(p(&long_dir)).unwrap();
+        std::fs::write(p(&format!("{long_dir}/{}", "f".repeat(120))), b"long").unwrap();
+        // Metadata of directories last: creating entries changes them.
+        for (i, rel) in [
+            "d/suid", "d/plain", "big", "abs", "rel", "cdev", "fifo", "d/wh", "o/f",
+        ]
+        .iter()
+        .enumerate()
+        {
+            set_times(&p(rel), 1_500_000_000 + i as i64);
+        }
+        chown(&p("d"), 5, 6);
+        chmod(&p("d"), 0o1777);
+        for (i, rel) in ["d", "o", "empty", "long", long_dir.as_str()]
+            .iter()
+            .enumerate()
+        {
+            set_times(&p(rel), 1_400_000_000 + i as i64);
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Desc {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        mtime: i64,
+        rdev: u64,
+        nlink: u64,
+        content: Option<String>,
+        link: Option<std::path::PathBuf>,
+        xattrs: Vec<(String, Option<Vec<u8>>)>,
+    }
+
+    /// Everything `write_tar` and `apply` must carry, by relative path.
+    fn describe(root: &Path) -> BTreeMap<String, Desc> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let path = e.unwrap().path();
+                let md = std::fs::symlink_metadata(&path).unwrap();
+                if md.is_dir() {
+                    stack.push(path.clone());
+                }
+                let names = ["user.a", "trusted.b", "user.dir", OPAQUE_XATTR];
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(
+                    rel,
+                    Desc {
+                        mode: md.mode(),
+                        uid: md.uid(),
+                        gid: md.gid(),
+                        mtime: md.mtime(),
+                        rdev: md.rdev(),
+                        nlink: if md.is_dir() { 0 } else { md.nlink() },
+                        content: md.is_file().then(|| sha256(&std::fs::read(&path).unwrap())),
+                        link: md.is_symlink().then(|| std::fs::read_link(&path).unwrap()),
+                        xattrs: names
+                            .iter()
+                            .map(|n| (n.to_string(), xattr(&path, n)))
+                            .collect(),
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    fn entry_names(tar: &[u8]) -> Vec<(String, EntryType)> {
+        let mut archive = tar::Archive::new(tar);
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+                (name, e.header().entry_type())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_preserves_everything() {
+        let src = tempfile::tempdir().unwrap();
+        build_tree(src.path());
+        let mut bytes = Vec::new();
+        let written = write_tar(src.path(), &mut bytes).unwrap();
+        assert_eq!(written.diff_id, sha256(&bytes));
+        // suid + plain (once for three links) + big + long file + o/f.
+        assert_eq!(written.size, 14 + 21 + 1_000_003 + 4 + 1);
+
+        let names = entry_names(&bytes);
+        let pos = |n: &str| {
+            names
+                .iter()
+                .position(|(x, _)| x == n)
+                .unwrap_or_else(|| panic!("{n} missing: {names:?}"))
+        };
+        assert_eq!(names[pos("d/.wh.wh")].1, EntryType::Regular);
+        assert!(pos("d/") < pos("d/.wh.wh") && pos("d/.wh.wh") < pos("d/hl"));
+        assert!(!names.iter().any(|(n, _)| n == "d/wh"));
+        assert_eq!(pos("o/.wh..wh..opq"), pos("o/") + 1);
+        assert_eq!(names[pos("d/plain")].1, EntryType::Link);
+        assert_eq!(names[pos("top_hl")].1, EntryType::Link);
+        assert_eq!(names[pos("d/hl")].1, EntryType::Regular);
+        assert!(!names.iter().any(|(n, _)| n.is_empty() || n == "./"));
+
+        let dst = tempfile::tempdir().unwrap();
+        let applied = apply(&bytes[..], dst.path()).unwrap();
+        assert_eq!(applied, written);
+        assert!(is_whiteout(&dst.path().join("d/wh")));
+        let (a, b) = (describe(src.path()), describe(dst.path()));
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (path, desc) in &a {
+            assert_eq!(Some(desc), b.get(path), "{path} differs");
+        }
+
+        // Deterministic: the copy archives to the very same bytes.
+        let mut again = Vec::new();
+        let rewritten = write_tar(dst.path(), &mut again).unwrap();
+        assert_eq!(rewritten, written);
+        assert!(again == bytes, "second archive differs");
+    }
+
+    #[test]
+    fn pax_records_carry_long_names_and_xattrs() {
+        let src = tempfile::tempdir().unwrap();
+        build_tree(src.path());
+        let mut bytes = Vec::new();
+        write_tar(src.path(), &mut bytes).unwrap();
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut seen = 0;
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path_bytes().into_owned();
+            if path == b"longlink" {
+                assert_eq!(e.link_name_bytes().unwrap().len(), 200);
+                seen += 1;
+            } else if path.len() > 270 {
+                let mut data = String::new();
+                e.read_to_string(&mut data).unwrap();
+                assert_eq!(data, "long");
+                seen += 1;
+            } else if path == b"d/suid" {
+                let keys: Vec<Vec<u8>> = e
+                    .pax_extensions()
+                    .unwrap()
+                    .unwrap()
+                    .map(|x| x.unwrap().key_bytes().to_vec())
+                    .collect();
+                assert_eq!(
+                    keys,
+                    [
+                        b"SCHILY.xattr.trusted.b".to_vec(),
+                        b"SCHILY.xattr.user.a".to_vec()
+                    ]
+                );
+                seen += 1;
+            } else if path == b"o/" {
+                let keys: Vec<Vec<u8>> = e
+                    .pax_extensions()
+                    .unwrap()
+                    .unwrap()
+                    .map(|x| x.unwrap().key_bytes().to_vec())
+                    .collect();
+                // The overlay xattr became the .wh..wh..opq entry.
+                assert_eq!(keys, [b"SCHILY.xattr.user.dir".to_vec()]);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 4);
+    }
+
+    #[test]
+    fn opaque_root_and_sockets() {
+        let src = tempfile::tempdir().unwrap();
+        set_xattr(src.path(), OPAQUE_XATTR, b"y");
+        std::fs::write(src.path().join("f"), b"x").unwrap();
+        let _sock = std::os::unix::net::UnixListener::bind(src.path().join("sock")).unwrap();
+        let mut bytes = Vec::new();
+        write_tar(src.path(), &mut bytes).unwrap();
+        let names: Vec<String> = entry_names(&bytes).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [".wh..wh..opq", "f"]);
+        assert_eq!(bytes.len() % 512, 0);
+        assert!(bytes.ends_with(&[0; 1024]));
+        assert!(matches!(
+            write_tar(&src.path().join("missing"), Vec::new()),
+            Err(LayerError::Target { .. })
+        ));
+    }
+
+    #[test]
+    fn ustar_path_splitting() {
+        let mut h = Header::new_ustar();
+        assert!(set_ustar_path(&mut h, b"short"));
+        let long = format!("{}/{}", "a".repeat(150), "b".repeat(99));
+        let mut h = Header::new_ustar();
+        assert!(set_ustar_path(&mut h, long.as_bytes()));
+        assert_eq!(h.path_bytes().as_ref(), long.as_bytes());
+        let too_long = format!("{}/{}", "a".repeat(160), "b".repeat(99));
+        assert!(!set_ustar_path(
+            &mut Header::new_ustar(),
+            too_long.as_bytes()
+        ));
+        let no_slash = "c".repeat(120);
+        assert!(!set_ustar_path(
+            &mut Header::new_ustar(),
+            no_slash.as_bytes()
+        ));
     }
 }
