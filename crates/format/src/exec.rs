@@ -3,7 +3,7 @@
 
 use serde_json::{Number, Value};
 
-use crate::gofmt::{encode_json, go_print, go_type, sprint, sprintf, sprintln};
+use crate::gofmt::{encode_json, go_print, go_type, quote, sprint, sprintf, sprintln};
 use crate::parse::{Cmd, Control, Node, Operand, Pipe, Term, Tree};
 
 /// Go's limit on nested `{{template}}` calls is 100000; ours protects the stack.
@@ -162,9 +162,12 @@ impl<'t> Exec<'t> {
                         return Ok(flow);
                     }
                 }
-                Node::Template { name, pipe, pos } => {
-                    self.call_template(name, pipe.as_ref(), *pos, dot)?
-                }
+                Node::Template {
+                    name,
+                    pipe,
+                    pos,
+                    src,
+                } => self.call_template(name, pipe.as_ref(), (*pos, src), dot)?,
                 Node::Break => return Ok(Flow::Break),
                 Node::Continue => return Ok(Flow::Continue),
             }
@@ -176,22 +179,14 @@ impl<'t> Exec<'t> {
         &mut self,
         name: &str,
         pipe: Option<&Pipe>,
-        pos: usize,
+        (pos, at): (usize, &str),
         dot: &Val,
     ) -> Result<(), ExecErr> {
         let Some(body) = self.tree.defines.get(name) else {
-            return Err(self.fail(
-                pos,
-                &format!("template \"{name}\""),
-                format!("no such template \"{name}\""),
-            ));
+            return Err(self.fail(pos, at, format!("template {} not defined", quote(name))));
         };
         if self.depth >= MAX_DEPTH {
-            return Err(self.fail(
-                pos,
-                &format!("template \"{name}\""),
-                "exceeded maximum template depth",
-            ));
+            return Err(self.fail(pos, at, "exceeded maximum template depth"));
         }
         let new_dot = match pipe {
             Some(p) => self.pipe(p, dot)?,
@@ -240,7 +235,7 @@ impl<'t> Exec<'t> {
                     return Err(self.fail(
                         pipe.cmds.first().map_or(0, |c| c.pos),
                         at,
-                        "can't use 2 variables when ranging over an integer",
+                        format!("can't use {n} to iterate over more than one variable"),
                     ));
                 }
                 let n = n.as_u64().unwrap_or(0);
@@ -315,25 +310,22 @@ impl<'t> Exec<'t> {
 
     fn command(&mut self, cmd: &Cmd, dot: &Val, fin: Option<Val>) -> Result<Val, ExecErr> {
         let first = &cmd.args[0];
-        if let Term::Ident(name) = &first.term {
-            return self.call(name, cmd, &cmd.args[1..], fin, dot);
+        match &first.term {
+            Term::Ident(name) => return self.call(name, cmd, &cmd.args[1..], fin, dot),
+            Term::Nil => return Err(self.fail(first.pos, &first.src, "nil is not a command")),
+            _ => {}
         }
-        if fin.is_some() {
-            return Err(self.fail(
-                first.pos,
-                &first.src,
-                format!("can't give argument to non-function {}", first.src),
-            ));
-        }
-        if cmd.args.len() > 1 {
-            return Err(self.fail(
-                first.pos,
-                &first.src,
-                format!(
-                    "{} has arguments but cannot be invoked as function",
-                    first.src
-                ),
-            ));
+        if fin.is_some() || cmd.args.len() > 1 {
+            // Go words this after the kind of node that got the arguments.
+            let field = match &first.term {
+                Term::Field(chain) | Term::Var(_, chain) | Term::Paren(_, chain) => chain.last(),
+                _ => None,
+            };
+            let msg = match field {
+                Some(f) => format!("{f} has arguments but cannot be invoked as function"),
+                None => format!("can't give argument to non-function {}", first.src),
+            };
+            return Err(self.fail(first.pos, &first.src, msg));
         }
         self.operand(first, dot)
     }
@@ -436,6 +428,23 @@ impl<'t> Exec<'t> {
             }
             Err(FnErr::Plain(msg)) => Err(self.fail(cmd.pos, &cmd.src, msg)),
             Err(FnErr::Arg(i, msg)) => match arg_ops.get(i) {
+                // A constant of the wrong kind is reported as Go's parser node.
+                Some(
+                    op @ Operand {
+                        term: Term::Lit(_), ..
+                    },
+                ) if msg.starts_with("wrong type") => {
+                    let want = if msg.contains("expected int;") {
+                        "integer"
+                    } else {
+                        "string"
+                    };
+                    Err(self.fail(
+                        op.pos,
+                        &op.src,
+                        format!("expected {want}; found {}", op.src),
+                    ))
+                }
                 Some(op) => Err(self.fail(op.pos, &op.src, msg)),
                 None => Err(self.fail(cmd.pos, &cmd.src, msg)),
             },
@@ -590,7 +599,13 @@ impl<'t> Exec<'t> {
             "truncate" => {
                 argc(2)?;
                 let text = str_arg(&args, 0)?;
-                let n = usize::try_from(int_arg(&args, 1)?).unwrap_or(0);
+                let n = int_arg(&args, 1)?;
+                let Ok(n) = usize::try_from(n) else {
+                    // Go panics slicing with a negative length; text/template reports it.
+                    return Err(FnErr::Call(format!(
+                        "runtime error: slice bounds out of range [:{n}]"
+                    )));
+                };
                 if text.len() < n {
                     return s(text);
                 }

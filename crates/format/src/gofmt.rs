@@ -458,6 +458,7 @@ fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
             spec.pad(format!("'{c}'"), false)
         }
         ('t', Value::Bool(b)) => spec.pad(b.to_string(), false),
+        ('T', _) => spec.pad(go_type(v).to_string(), false),
         ('c', Value::Number(n)) if n.is_u64() => {
             let c = n
                 .as_u64()
@@ -667,6 +668,10 @@ mod tests {
         assert_eq!(sprintf("%s %s", &[json!("x")]), "x %!s(MISSING)");
         assert_eq!(sprintf("%s", &[json!("x"), json!(1)]), "x%!(EXTRA int=1)");
         assert_eq!(sprintf("100%%", &[]), "100%");
+        assert_eq!(
+            sprintf("%T|%T|%T", &[json!("s"), json!(1), json!(1.5)]),
+            "string|int|float64"
+        );
         assert_eq!(sprintf("%[2]s %[1]s", &[json!("a"), json!("b")]), "b a");
     }
 

@@ -38,6 +38,8 @@ enum Tk {
     Declare,
     Assign,
     Comma,
+    /// Any other printable ASCII character; the parser reports it in context.
+    Char(char),
 }
 
 #[derive(Debug, Clone)]
@@ -107,7 +109,9 @@ pub(crate) enum Node {
     Template {
         name: String,
         pipe: Option<Pipe>,
+        /// Position of the name, and Go's rendering of the node, for errors.
         pos: usize,
+        src: String,
     },
     Break,
     Continue,
@@ -316,6 +320,10 @@ fn lex_action(src: &str, start: usize, open: usize) -> Result<(Vec<Tok>, usize, 
                     "nil" => Tk::Nil,
                     w => Tk::Ident(w.to_string()),
                 }
+            }
+            c if c.is_ascii_graphic() => {
+                i += 1;
+                Tk::Char(c)
             }
             c => {
                 return err(
@@ -567,17 +575,26 @@ impl Parser<'_> {
                     nodes.push(Node::Template {
                         name,
                         pipe: Some(pipe),
-                        pos,
+                        pos: toks[1].pos,
+                        src: self.action_src(&toks),
                     });
                 }
                 Some("template") => {
                     let name = self.template_name(&toks, "template")?;
+                    if let Some(t @ Tok { kind: Tk::Pipe, .. }) = toks.get(2) {
+                        return err(t.pos, "unexpected \"|\" in template clause");
+                    }
                     let pipe = if toks.len() > 2 {
                         Some(self.pipe(&toks[2..], pos, "template", false)?)
                     } else {
                         None
                     };
-                    nodes.push(Node::Template { name, pipe, pos });
+                    nodes.push(Node::Template {
+                        name,
+                        pipe,
+                        pos: toks[1].pos,
+                        src: self.action_src(&toks),
+                    });
                 }
                 Some(k @ ("break" | "continue")) => {
                     if self.range_depth == 0 {
@@ -602,6 +619,14 @@ impl Parser<'_> {
             }
         }
         Ok((nodes, Stop::Eof))
+    }
+
+    /// `{{template "name" pipe}}` as Go prints the node.
+    fn action_src(&self, toks: &[Tok]) -> String {
+        match (toks.first(), toks.last()) {
+            (Some(a), Some(b)) => format!("{{{{{}}}}}", &self.src[a.pos..b.end]),
+            _ => String::new(),
+        }
     }
 
     fn template_name(&self, toks: &[Tok], ctx: &str) -> Result<String, ParseErr> {
@@ -739,18 +764,21 @@ impl Parser<'_> {
             let start = i;
             let mut args = Vec::new();
             while i < toks.len() && toks[i].kind != Tk::Pipe {
-                let (op, next) = self.operand(toks, i)?;
+                let (op, next) = self.operand(toks, i, args.is_empty())?;
                 args.push(op);
                 i = next;
             }
             if args.is_empty() {
-                let p = toks.get(i).map_or(pos, |t| t.pos);
-                return err(p, "missing value for command");
+                return match toks.get(i) {
+                    Some(t) => err(
+                        t.pos,
+                        format!("unexpected {} in command", describe(t, self.src)),
+                    ),
+                    None => err(pos, "missing value for command"),
+                };
             }
             let (p0, p1) = (toks[start].pos, toks[i - 1].end);
-            if let Term::Nil = args[0].term {
-                return err(p0, "nil is not a command");
-            }
+
             cmds.push(Cmd {
                 args,
                 pos: p0,
@@ -760,13 +788,19 @@ impl Parser<'_> {
                 return Ok(cmds);
             }
             i += 1;
+            // Go accepts a trailing `|` before the closing delimiter.
             if i >= toks.len() {
-                return err(toks[i - 1].pos, "missing command after |");
+                return Ok(cmds);
             }
         }
     }
 
-    fn operand(&mut self, toks: &[Tok], i: usize) -> Result<(Operand, usize), ParseErr> {
+    fn operand(
+        &mut self,
+        toks: &[Tok],
+        i: usize,
+        first: bool,
+    ) -> Result<(Operand, usize), ParseErr> {
         let t = &toks[i];
         let mut next = i + 1;
         let mut term = match &t.kind {
@@ -819,9 +853,10 @@ impl Parser<'_> {
                 Term::Paren(Box::new(inner), Vec::new())
             }
             _ => {
+                let place = if first { "command" } else { "operand" };
                 return err(
                     t.pos,
-                    format!("unexpected {} in operand", describe(t, self.src)),
+                    format!("unexpected {} in {place}", describe(t, self.src)),
                 );
             }
         };

@@ -290,6 +290,44 @@ fn errors_are_worded_like_docker() {
         e("{{break}}"),
         "template parsing error: template: :1: {{break}} outside {{range}}"
     );
+    assert_eq!(
+        e("{{template \"nope\"}}"),
+        "template parsing error: template: :1:11: executing \"\" at <{{template \"nope\"}}>: template \"nope\" not defined"
+    );
+    assert_eq!(
+        e("{{| .Name}}"),
+        "template parsing error: template: :1: unexpected \"|\" in command"
+    );
+    assert_eq!(
+        e("{{.Name #}}"),
+        "template parsing error: template: :1: unexpected \"#\" in operand"
+    );
+    assert_eq!(
+        e("{{nil}}"),
+        "template parsing error: template: :1:2: executing \"\" at <nil>: nil is not a command"
+    );
+    assert_eq!(
+        e("{{\"a\" \"b\"}}"),
+        "template parsing error: template: :1:2: executing \"\" at <\"a\">: can't give argument to non-function \"a\""
+    );
+    assert_eq!(
+        e("{{.Name \"b\"}}"),
+        "template parsing error: template: :1:2: executing \"\" at <.Name>: Name has arguments but cannot be invoked as function"
+    );
+    assert_eq!(
+        e("{{printf 3}}"),
+        "template parsing error: template: :1:9: executing \"\" at <3>: expected string; found 3"
+    );
+    assert_eq!(
+        e("{{pad .Name \"a\" 1}}"),
+        "template parsing error: template: :1:12: executing \"\" at <\"a\">: expected integer; found \"a\""
+    );
+    assert_eq!(
+        e("{{range $i, $c := 3}}{{end}}"),
+        "template parsing error: template: :1:18: executing \"\" at <3>: can't use 3 to iterate over more than one variable"
+    );
+    // Go accepts a trailing pipe.
+    assert_eq!(one("{{.Name | }}", &v), "default");
     assert!(matches!(
         render_list("{{.A | nope}}", "", &[], &[]),
         Err(FormatError::Parse { line: 1, .. })
