@@ -350,3 +350,15 @@ fn template_is_reusable() {
     assert_eq!(t.execute(&json!({"A": 1, "B": [1, 2]})).unwrap(), "1-2");
     assert_eq!(t.execute(&json!({"A": "x", "B": "abc"})).unwrap(), "x-3");
 }
+
+#[test]
+fn runaway_template_recursion_is_an_error() {
+    let got = render_one(
+        "{{define \"a\"}}x{{template \"a\" .}}{{end}}{{template \"a\" .}}",
+        &json!({}),
+    );
+    match got {
+        Err(FormatError::Exec { msg, .. }) => assert_eq!(msg, "exceeded maximum template depth"),
+        other => panic!("expected a depth error, got {other:?}"),
+    }
+}
