@@ -1,0 +1,157 @@
+//! `import` / `image import`.
+
+use crate::args::{flag, Arity, CommandSpec, FlagSpec, Kind, Parsed};
+use crate::client::{empty_body, reader_body};
+use crate::ctx::Ctx;
+use crate::error::{CliError, Result};
+use crate::reference::parse_normalized;
+
+const FLAGS: &[FlagSpec] = &[
+    flag(
+        "change",
+        Some('c'),
+        Kind::List,
+        "Apply Dockerfile instruction to the created image",
+    ),
+    flag(
+        "message",
+        Some('m'),
+        Kind::Str,
+        "Set commit message for imported image",
+    ),
+    flag(
+        "platform",
+        None,
+        Kind::Str,
+        "Set platform if server is multi-platform capable",
+    ),
+];
+
+pub const fn spec(path: &'static str) -> CommandSpec {
+    CommandSpec {
+        path,
+        use_args: "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+        short: "Import the contents from a tarball to create a filesystem image",
+        aliases: "berth image import, berth import",
+        arity: Arity::Min(1),
+        flags: FLAGS,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    Url(String),
+    File(String),
+}
+
+/// The source and the query of `POST /images/create` as moby's client sends them.
+pub fn request(
+    p: &Parsed,
+    env_platform: Option<String>,
+) -> Result<(Source, Vec<(&'static str, String)>)> {
+    let src = &p.args[0];
+    let source = if src == "-" {
+        Source::Stdin
+    } else if src.starts_with("http://") || src.starts_with("https://") {
+        Source::Url(src.clone())
+    } else {
+        Source::File(src.clone())
+    };
+    let from = match &source {
+        Source::Url(u) => u.clone(),
+        _ => "-".to_string(),
+    };
+    let mut q = vec![("fromSrc", from)];
+    if let Some(r) = p.args.get(1) {
+        if parse_normalized(r).is_none() {
+            return Err(CliError::msg("invalid reference format"));
+        }
+        q.push(("repo", r.clone()));
+    }
+    if let Some(m) = p.str("message").filter(|m| !m.is_empty()) {
+        q.push(("message", m.to_string()));
+    }
+    let platform = p
+        .str("platform")
+        .map(str::to_string)
+        .or(env_platform)
+        .filter(|s| !s.is_empty());
+    if let Some(plat) = platform {
+        q.push(("platform", plat.to_lowercase()));
+    }
+    for c in p.list("change") {
+        q.push(("changes", c));
+    }
+    Ok((source, q))
+}
+
+pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
+    let (source, q) = request(p, std::env::var("DOCKER_DEFAULT_PLATFORM").ok())?;
+    let body = match &source {
+        Source::Stdin => reader_body(Box::new(tokio::io::stdin())),
+        Source::Url(_) => empty_body(),
+        Source::File(path) => {
+            let f = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| CliError::open(path, &e))?;
+            reader_body(Box::new(f))
+        }
+    };
+    let client = ctx.client().await?;
+    let resp = client
+        .request(hyper::Method::POST, "/images/create", &q, &[], body)
+        .await?;
+    crate::jsonmsg::display_stream(resp.into_body(), ctx.out, crate::term::stdout_is_terminal())
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Parsed {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        spec("import").parse(&argv).unwrap()
+    }
+
+    #[test]
+    fn request_mapping() {
+        let (src, q) = request(
+            &parse(&[
+                "x.tar",
+                "me/app:v1",
+                "-c",
+                "CMD [\"sh\"]",
+                "-c",
+                "ENV A=1",
+                "-m",
+                "hi",
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(src, Source::File("x.tar".into()));
+        assert_eq!(
+            q,
+            vec![
+                ("fromSrc", "-".to_string()),
+                ("repo", "me/app:v1".to_string()),
+                ("message", "hi".to_string()),
+                ("changes", "CMD [\"sh\"]".to_string()),
+                ("changes", "ENV A=1".to_string()),
+            ]
+        );
+        let (src, q) = request(&parse(&["https://h/x.tar"]), Some("Linux/AMD64".into())).unwrap();
+        assert_eq!(src, Source::Url("https://h/x.tar".into()));
+        assert_eq!(
+            q,
+            vec![
+                ("fromSrc", "https://h/x.tar".to_string()),
+                ("platform", "linux/amd64".to_string())
+            ]
+        );
+        assert_eq!(request(&parse(&["-"]), None).unwrap().0, Source::Stdin);
+    }
+}

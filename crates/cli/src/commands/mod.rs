@@ -1,0 +1,310 @@
+//! Command table and dispatch. Each command lives in its own module with its
+//! `CommandSpec` (flags, arity, help) and an async `run`.
+
+mod df;
+mod events;
+mod history;
+mod images;
+mod import;
+mod info;
+mod inspect;
+mod load;
+mod prune;
+mod rmi;
+mod save;
+mod tag;
+mod version;
+
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::args::{flag_usages, CommandSpec, Parsed, PROG};
+use crate::ctx::{Ctx, GlobalOpts, ROOT};
+use crate::error::{CliError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmd {
+    Df,
+    Events,
+    History,
+    Images,
+    Import,
+    Info,
+    Inspect,
+    ImageInspect,
+    Load,
+    Prune,
+    Rmi,
+    Save,
+    Tag,
+    Version,
+}
+
+struct Entry {
+    names: &'static [&'static str],
+    cmd: Cmd,
+    spec: CommandSpec,
+}
+
+const fn e(names: &'static [&'static str], cmd: Cmd, spec: CommandSpec) -> Entry {
+    Entry { names, cmd, spec }
+}
+
+const TOP: &[Entry] = &[
+    e(&["events"], Cmd::Events, events::spec("events")),
+    e(&["history"], Cmd::History, history::spec("history")),
+    e(&["images"], Cmd::Images, images::spec("images")),
+    e(&["import"], Cmd::Import, import::spec("import")),
+    e(&["info"], Cmd::Info, info::spec("info")),
+    e(&["inspect"], Cmd::Inspect, inspect::SPEC),
+    e(&["load"], Cmd::Load, load::spec("load")),
+    e(&["rmi"], Cmd::Rmi, rmi::spec("rmi")),
+    e(&["save"], Cmd::Save, save::spec("save")),
+    e(&["tag"], Cmd::Tag, tag::spec("tag")),
+    e(&["version"], Cmd::Version, version::SPEC),
+];
+
+const IMAGE: &[Entry] = &[
+    e(&["history"], Cmd::History, history::spec("image history")),
+    e(&["import"], Cmd::Import, import::spec("image import")),
+    e(&["inspect"], Cmd::ImageInspect, inspect::IMAGE_SPEC),
+    e(&["load"], Cmd::Load, load::spec("image load")),
+    e(&["ls", "list"], Cmd::Images, images::spec("image ls")),
+    e(&["prune"], Cmd::Prune, prune::SPEC),
+    e(&["rm", "rmi", "remove"], Cmd::Rmi, rmi::spec("image rm")),
+    e(&["save"], Cmd::Save, save::spec("image save")),
+    e(&["tag"], Cmd::Tag, tag::spec("image tag")),
+];
+
+const SYSTEM: &[Entry] = &[
+    e(&["df"], Cmd::Df, df::SPEC),
+    e(&["events"], Cmd::Events, events::spec("system events")),
+    e(&["info"], Cmd::Info, info::spec("system info")),
+];
+
+struct Group {
+    name: &'static str,
+    short: &'static str,
+    entries: &'static [Entry],
+}
+
+const GROUPS: &[Group] = &[
+    Group {
+        name: "image",
+        short: "Manage images",
+        entries: IMAGE,
+    },
+    Group {
+        name: "system",
+        short: "Manage berth",
+        entries: SYSTEM,
+    },
+];
+
+fn group_help(g: &Group) -> String {
+    let mut s = format!(
+        "Usage:  {PROG} {} COMMAND\n\n{}\n\nCommands:\n",
+        g.name, g.short
+    );
+    for entry in g.entries {
+        s.push_str(&format!("  {:<12}{}\n", entry.names[0], entry.spec.short));
+    }
+    s.push_str(&format!(
+        "\nRun '{PROG} {} COMMAND --help' for more information on a command.\n",
+        g.name
+    ));
+    s
+}
+
+fn root_help() -> String {
+    let mut s = format!(
+        "Usage:  {PROG} [OPTIONS] COMMAND [ARG...]\n\n{}\n\nCommands:\n",
+        ROOT.short
+    );
+    for entry in TOP {
+        s.push_str(&format!("  {:<12}{}\n", entry.names[0], entry.spec.short));
+    }
+    s.push_str("\nManagement Commands:\n");
+    for g in GROUPS {
+        s.push_str(&format!("  {:<12}{}\n", g.name, g.short));
+    }
+    s.push_str("\nGlobal Options:\n");
+    s.push_str(&flag_usages(ROOT.flags, 79));
+    s.push_str(&format!(
+        "\nRun '{PROG} COMMAND --help' for more information on a command.\n"
+    ));
+    s
+}
+
+fn find<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
+    entries.iter().find(|e| e.names.contains(&name))
+}
+
+/// Parses everything after the program name and runs the command.
+pub async fn dispatch(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    let n = ROOT.split_at_command(args);
+    let root = ROOT.parse(&args[..n])?;
+    if root.bool("version") {
+        writeln!(out, "{}", version::short_version())?;
+        return Ok(());
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let opts = GlobalOpts::from_parsed(&root, std::env::var("DOCKER_HOST").ok(), home)?;
+    let mut rest = &args[n..];
+    if rest.first().is_some_and(|a| a == "--") {
+        rest = &rest[1..];
+    }
+    let Some((name, cmd_args)) = rest.split_first() else {
+        out.write_all(root_help().as_bytes())?;
+        return Ok(());
+    };
+    if root.help {
+        out.write_all(root_help().as_bytes())?;
+        return Ok(());
+    }
+    let entry = if let Some(g) = GROUPS.iter().find(|g| g.name == name) {
+        let Some((sub, sub_args)) = cmd_args.split_first() else {
+            out.write_all(group_help(g).as_bytes())?;
+            return Ok(());
+        };
+        if sub == "--help" || sub == "-h" {
+            out.write_all(group_help(g).as_bytes())?;
+            return Ok(());
+        }
+        let Some(entry) = find(g.entries, sub) else {
+            return Err(CliError::msg(format!(
+                "{PROG}: unknown command: {PROG} {} {sub}\n\nUsage:  {PROG} {}\n\nRun '{PROG} {} --help' for more information",
+                g.name, g.name, g.name
+            )));
+        };
+        (entry, sub_args)
+    } else {
+        let Some(entry) = find(TOP, name) else {
+            return Err(CliError::msg(format!(
+                "{PROG}: unknown command: {PROG} {name}\n\nRun '{PROG} --help' for more information"
+            )));
+        };
+        (entry, cmd_args)
+    };
+    let (entry, cmd_args) = entry;
+    let parsed = entry.spec.parse(cmd_args)?;
+    if parsed.help {
+        out.write_all(entry.spec.help().as_bytes())?;
+        return Ok(());
+    }
+    let mut ctx = Ctx::new(out, err, opts);
+    run(entry.cmd, &mut ctx, &parsed).await
+}
+
+async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
+    match cmd {
+        Cmd::Df => df::run(ctx, p).await,
+        Cmd::Events => events::run(ctx, p).await,
+        Cmd::History => history::run(ctx, p).await,
+        Cmd::Images => images::run(ctx, p).await,
+        Cmd::Import => import::run(ctx, p).await,
+        Cmd::Info => info::run(ctx, p).await,
+        Cmd::Inspect => inspect::run(ctx, p, false).await,
+        Cmd::ImageInspect => inspect::run(ctx, p, true).await,
+        Cmd::Load => load::run(ctx, p).await,
+        Cmd::Prune => prune::run(ctx, p).await,
+        Cmd::Rmi => rmi::run(ctx, p).await,
+        Cmd::Save => save::run(ctx, p).await,
+        Cmd::Tag => tag::run(ctx, p).await,
+        Cmd::Version => version::run(ctx, p).await,
+    }
+}
+
+/// An `os[/arch[/variant]]` string as the OCI platform JSON the API takes.
+pub fn platform_json(s: &str) -> String {
+    let mut parts = s.split('/');
+    let os = parts.next().unwrap_or("").to_lowercase();
+    let arch = parts.next().map(str::to_lowercase);
+    let variant = parts.next().map(str::to_lowercase);
+    let mut v = json!({ "os": os });
+    if let Some(a) = arch {
+        v["architecture"] = json!(a);
+    }
+    if let Some(var) = variant {
+        v["variant"] = json!(var);
+    }
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> (Result<()>, String) {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = rt.block_on(dispatch(&argv, &mut out, &mut err));
+        (r, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn unknown_commands() {
+        let (r, _) = run_args(&["bogus"]);
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            "berth: unknown command: berth bogus\n\nRun 'berth --help' for more information"
+        );
+        let (r, _) = run_args(&["image", "bogus"]);
+        let e = r.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "berth: unknown command: berth image bogus\n\nUsage:  berth image\n\nRun 'berth image --help' for more information"
+        );
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn help_and_version_need_no_daemon() {
+        let (r, out) = run_args(&["-v"]);
+        assert!(r.is_ok());
+        assert!(out.starts_with("berth version 0.1.0, build "));
+        let (r, out) = run_args(&["image"]);
+        assert!(r.is_ok());
+        assert!(out.starts_with("Usage:  berth image COMMAND\n\nManage images\n\nCommands:\n  history     Show the history"));
+        let (r, out) = run_args(&["tag", "--help"]);
+        assert!(r.is_ok());
+        assert_eq!(
+            out,
+            "Usage:  berth tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]\n\nCreate a tag TARGET_IMAGE that refers to SOURCE_IMAGE\n\nAliases:\n  berth image tag, berth tag\n"
+        );
+        let (r, _) = run_args(&["image", "list", "--bogus"]);
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("Usage:  berth image ls [OPTIONS]"));
+    }
+
+    #[test]
+    fn connect_error_text() {
+        let (r, _) = run_args(&["-H", "unix:///nonexistent/berth.sock", "images"]);
+        let e = r.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Cannot connect to the Docker daemon at unix:///nonexistent/berth.sock. Is the docker daemon running?"
+        );
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn platforms() {
+        assert_eq!(
+            platform_json("linux/amd64"),
+            r#"{"os":"linux","architecture":"amd64"}"#
+        );
+        assert_eq!(
+            platform_json("linux/arm64/v8"),
+            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#
+        );
+    }
+}
