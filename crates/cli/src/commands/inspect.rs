@@ -12,7 +12,7 @@ use crate::util::{json_compact, json_indent};
 pub const SPEC: CommandSpec = CommandSpec {
     path: "inspect",
     use_args: "[OPTIONS] NAME|ID [NAME|ID...]",
-    short: "Return low-level information on Docker objects",
+    short: "Return low-level information on berth objects",
     aliases: "",
     arity: Arity::Min(1),
     flags: &[

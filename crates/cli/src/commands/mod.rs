@@ -307,4 +307,103 @@ mod tests {
             r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#
         );
     }
+
+    /// Runs the real docker CLI (no daemon needed for usage errors and help).
+    fn docker(args: &[&str]) -> Option<(i32, String, String)> {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .ok()?;
+        let fix = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .replace("docker", "berth")
+                .replace("Docker", "berth")
+                .replace("docs.berth.com", "docs.docker.com")
+                .replace("berthfile", "Dockerfile")
+        };
+        Some((
+            out.status.code().unwrap_or(-1),
+            fix(&out.stdout),
+            fix(&out.stderr),
+        ))
+    }
+
+    #[test]
+    fn usage_errors_match_real_docker() {
+        let cases: &[&[&str]] = &[
+            &["tag", "a"],
+            &["images", "--bogus"],
+            &["images", "-qx"],
+            &["images", "a", "b"],
+            &["images", "-f"],
+            &["images", "--format"],
+            &["images", "-f", "bogus"],
+            &["images", "--all=foo"],
+            &["image", "ls", "-q", "--filter"],
+            &["image", "list", "--bogus"],
+            &["rmi"],
+            &["image", "rm"],
+            &["history"],
+            &["history", "a", "b"],
+            &["history", "-H=maybe", "x"],
+            &["inspect"],
+            &["image", "inspect"],
+            &["save"],
+            &["load", "a"],
+            &["import"],
+            &["version", "a"],
+            &["info", "a"],
+            &["system", "df", "a"],
+            &["events", "a"],
+            &["image", "prune", "a"],
+            &["image", "bogus"],
+            &["bogus"],
+            &["--bogus"],
+            &["-H"],
+        ];
+        for args in cases {
+            let Some((code, _, stderr)) = docker(args) else {
+                eprintln!("docker CLI not installed; comparing against recorded text only");
+                assert_eq!(
+                    run_args(&["tag", "a"]).0.unwrap_err().to_string(),
+                    "berth: 'berth tag' requires 2 arguments\n\nUsage:  berth tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]\n\nRun 'berth tag --help' for more information"
+                );
+                return;
+            };
+            let (r, _) = run_args(args);
+            let e = r.expect_err("usage error expected");
+            assert_eq!(format!("{e}\n"), stderr, "stderr of {args:?}");
+            assert_eq!(e.exit_code(), code, "exit code of {args:?}");
+        }
+    }
+
+    #[test]
+    fn help_matches_real_docker() {
+        let cases: &[&[&str]] = &[
+            &["tag", "--help"],
+            &["rmi", "--help"],
+            &["image", "rm", "--help"],
+            &["history", "--help"],
+            &["inspect", "--help"],
+            &["image", "inspect", "--help"],
+            &["save", "--help"],
+            &["load", "--help"],
+            &["import", "--help"],
+            &["image", "prune", "--help"],
+            &["system", "df", "--help"],
+            &["events", "--help"],
+            &["version", "--help"],
+            &["info", "--help"],
+        ];
+        for args in cases {
+            let (r, out) = run_args(args);
+            assert!(r.is_ok());
+            assert!(out.starts_with("Usage:  berth "));
+            if let Some((code, stdout, _)) = docker(args) {
+                assert_eq!(code, 0);
+                assert_eq!(out, stdout, "help of {args:?}");
+            }
+        }
+    }
 }

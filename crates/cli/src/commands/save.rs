@@ -14,7 +14,7 @@ const FLAGS: &[FlagSpec] = &[
         flag(
             "platform",
             None,
-            Kind::Strings,
+            Kind::Str,
             "Save only the given platform variant. Formatted as \"os[/arch[/variant]]\" (e.g., \"linux/amd64\")",
         ),
     ];
@@ -32,8 +32,8 @@ pub const fn spec(path: &'static str) -> CommandSpec {
 
 pub fn query(p: &Parsed) -> Vec<(&'static str, String)> {
     let mut q: Vec<(&'static str, String)> = p.args.iter().map(|n| ("names", n.clone())).collect();
-    for plat in p.list("platform") {
-        q.push(("platform", crate::commands::platform_json(&plat)));
+    if let Some(plat) = p.str("platform") {
+        q.push(("platform", crate::commands::platform_json(plat)));
     }
     q
 }

@@ -11,7 +11,7 @@ use crate::render;
 pub const SPEC: CommandSpec = CommandSpec {
     path: "version",
     use_args: "[OPTIONS]",
-    short: "Show the Docker version information",
+    short: "Show the berth version information",
     aliases: "",
     arity: Arity::None,
     flags: &[flag("format", Some('f'), Kind::Str, INSPECT_FORMAT_HELP)],
