@@ -21,7 +21,10 @@ pub enum SnapshotError {
 type Result<T> = std::result::Result<T, SnapshotError>;
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
-    move |source| SnapshotError::Io { path: path.to_path_buf(), source }
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub struct Snapshotter {
@@ -39,7 +42,10 @@ impl Snapshotter {
             fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
         }
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        Ok(Snapshotter { root: root.to_path_buf(), tmp })
+        Ok(Snapshotter {
+            root: root.to_path_buf(),
+            tmp,
+        })
     }
 
     pub fn path(&self, key: &str) -> PathBuf {
@@ -55,7 +61,10 @@ impl Snapshotter {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = self.tmp.join(format!("{}-{n}", std::process::id()));
         fs::create_dir(&dir).map_err(io_err(&dir))?;
-        Ok(Prepared { dir, root: self.root.clone() })
+        Ok(Prepared {
+            dir,
+            root: self.root.clone(),
+        })
     }
 
     /// Removes a committed snapshot (moved aside first, so a crash midway
@@ -67,7 +76,10 @@ impl Snapshotter {
         match fs::rename(&src, &doomed) {
             Ok(()) => fs::remove_dir_all(&doomed).map_err(io_err(&doomed)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(SnapshotError::Io { path: src, source: e }),
+            Err(e) => Err(SnapshotError::Io {
+                path: src,
+                source: e,
+            }),
         }
     }
 
@@ -103,7 +115,10 @@ impl Prepared {
         } else if let Err(e) = fs::rename(&dir, &dst) {
             let _ = fs::remove_dir_all(&dir);
             if !dst.exists() {
-                return Err(SnapshotError::Io { path: dst, source: e });
+                return Err(SnapshotError::Io {
+                    path: dst,
+                    source: e,
+                });
             }
         }
         Ok(dst)

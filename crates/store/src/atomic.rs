@@ -8,10 +8,17 @@ use crate::{Result, StoreError};
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -19,7 +26,10 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        StoreError::Io { path: path.to_path_buf(), source: e }
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }
     })
 }
 
@@ -37,9 +47,15 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|source| StoreError::Json { path: path.to_path_buf(), source }),
+            .map_err(|source| StoreError::Json {
+                path: path.to_path_buf(),
+                source,
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::Io { path: path.to_path_buf(), source: e }),
+        Err(e) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
@@ -57,6 +73,9 @@ mod tests {
         assert_eq!(read_json::<Vec<u32>>(&p).unwrap(), Some(vec![4]));
         // no temp files left behind
         assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
-        assert_eq!(read_json::<Vec<u32>>(&dir.path().join("none")).unwrap(), None);
+        assert_eq!(
+            read_json::<Vec<u32>>(&dir.path().join("none")).unwrap(),
+            None
+        );
     }
 }

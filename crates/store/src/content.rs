@@ -40,14 +40,20 @@ impl ContentStore {
     pub fn open_blob(&self, digest: &Digest) -> Result<File> {
         File::open(self.path(digest)).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotFound(digest.clone()),
-            _ => StoreError::Io { path: self.path(digest), source: e },
+            _ => StoreError::Io {
+                path: self.path(digest),
+                source: e,
+            },
         })
     }
 
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>> {
         fs::read(self.path(digest)).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotFound(digest.clone()),
-            _ => StoreError::Io { path: self.path(digest), source: e },
+            _ => StoreError::Io {
+                path: self.path(digest),
+                source: e,
+            },
         })
     }
 
@@ -80,7 +86,9 @@ impl ContentStore {
     pub fn delete(&self, digest: &Digest) -> Result<()> {
         let p = self.path(digest);
         match fs::remove_file(&p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::Io { path: p, source: e }),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StoreError::Io { path: p, source: e })
+            }
             _ => Ok(()),
         }
     }
@@ -162,7 +170,6 @@ pub struct PendingBlob {
     tmp: PathBuf,
     blobs: PathBuf,
 }
-
 
 impl PendingBlob {
     pub fn digest(&self) -> &Digest {

@@ -52,12 +52,19 @@ impl FromStr for Digest {
     fn from_str(s: &str) -> Result<Self, DigestError> {
         let (algo, hex) = s.split_once(':').ok_or(DigestError::Format)?;
         if algo != "sha256" {
-            if algo.is_empty() || !algo.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            if algo.is_empty()
+                || !algo
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
                 return Err(DigestError::Format);
             }
             return Err(DigestError::Algorithm);
         }
-        if !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             return Err(DigestError::Format);
         }
         if hex.len() != 64 {

@@ -1,0 +1,201 @@
+//! `/images/...`.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_api_types::JsonMessage;
+use berth_daemon::{ImportOptions, PruneOptions};
+
+use super::{parse_filters, truthy};
+use crate::error::{ApiError, ApiResult};
+use crate::stream::{body_reader, BodyWriter};
+use crate::AppState;
+
+type Q = Query<HashMap<String, String>>;
+
+pub async fn list(State(s): State<AppState>, Query(q): Q) -> ApiResult<Response> {
+    let filters = parse_filters(q.get("filters").map(String::as_str))?;
+    let all = truthy(q.get("all"));
+    let d = s.daemon.clone();
+    let images = tokio::task::spawn_blocking(move || d.list_images(all, &filters)).await??;
+    Ok(Json(images).into_response())
+}
+
+pub async fn get_by_name(
+    State(s): State<AppState>,
+    Path(rest): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    let d = s.daemon.clone();
+    if let Some(name) = rest.strip_suffix("/json") {
+        let name = name.to_string();
+        let img = tokio::task::spawn_blocking(move || d.inspect_image(&name)).await??;
+        return Ok(Json(img).into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let name = name.to_string();
+        let h = tokio::task::spawn_blocking(move || d.image_history(&name)).await??;
+        return Ok(Json(h).into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        let _ = q;
+        return save(s, vec![name.to_string()]).await;
+    }
+    Err(ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: "page not found".into(),
+    })
+}
+
+pub async fn post_by_name(
+    State(s): State<AppState>,
+    Path(rest): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/tag") {
+        let d = s.daemon.clone();
+        let name = name.to_string();
+        let repo = q.get("repo").cloned().unwrap_or_default();
+        let tag = q.get("tag").cloned().unwrap_or_default();
+        tokio::task::spawn_blocking(move || d.tag_image(&name, &repo, &tag)).await??;
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    Err(ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: "page not found".into(),
+    })
+}
+
+pub async fn remove(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    let d = s.daemon.clone();
+    let force = truthy(q.get("force"));
+    let no_prune = truthy(q.get("noprune"));
+    let items =
+        tokio::task::spawn_blocking(move || d.remove_image(&name, force, no_prune)).await??;
+    Ok(Json(items).into_response())
+}
+
+pub async fn prune(State(s): State<AppState>, Query(q): Q) -> ApiResult<Response> {
+    let mut filters = parse_filters(q.get("filters").map(String::as_str))?;
+    let all = filters
+        .get("dangling")
+        .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
+    filters.remove("dangling");
+    let d = s.daemon.clone();
+    let report =
+        tokio::task::spawn_blocking(move || d.prune_images(&PruneOptions { all, filters }))
+            .await??;
+    Ok(Json(report).into_response())
+}
+
+pub async fn save_many(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let names = q
+        .into_iter()
+        .filter(|(k, _)| k == "names")
+        .map(|(_, v)| v)
+        .collect();
+    save(s, names).await
+}
+
+/// Resolves every name first (so an unknown one is a clean 404), then streams the tar.
+async fn save(s: AppState, names: Vec<String>) -> ApiResult<Response> {
+    let d = s.daemon.clone();
+    let plan = tokio::task::spawn_blocking(move || d.plan_save(&names)).await??;
+    let (mut w, body) = BodyWriter::new();
+    let d = s.daemon.clone();
+    tokio::task::spawn_blocking(move || match d.write_save(&plan, &mut w) {
+        Ok(()) => drop(w),
+        Err(e) => {
+            tracing::error!(error = %e, "save failed mid-stream");
+            w.fail(e)
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+}
+
+/// Runs `job` with a JSON-message writer; its error becomes the stream's last message.
+fn message_stream<F>(job: F) -> Response
+where
+    F: FnOnce(&mut BodyWriter) -> Result<(), berth_daemon::Error> + Send + 'static,
+{
+    let (mut w, body) = BodyWriter::new();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = job(&mut w) {
+            let _ = w.message(&JsonMessage::error(e.to_string()));
+        }
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+pub async fn load(State(s): State<AppState>, Query(q): Q, body: Body) -> ApiResult<Response> {
+    let quiet = truthy(q.get("quiet"));
+    let d = s.daemon.clone();
+    let reader = body_reader(body);
+    let _ = quiet;
+    Ok(message_stream(move |w| {
+        d.load_images(reader, &mut |line: String| {
+            let _ = w.message(&JsonMessage::stream(format!("{line}\n")));
+        })
+    }))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Body,
+) -> ApiResult<Response> {
+    let get = |k: &str| {
+        q.iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(image) = get("fromImage") {
+        return Err(ApiError {
+            status: StatusCode::NOT_IMPLEMENTED,
+            message: format!(
+                "pulling {image} from a registry is not supported by this berth build yet"
+            ),
+        });
+    }
+    let Some(src) = get("fromSrc") else {
+        return Err(ApiError::bad_request(
+            "either fromImage or fromSrc must be set",
+        ));
+    };
+    let opts = ImportOptions {
+        source: src.clone(),
+        repo: get("repo"),
+        tag: get("tag"),
+        changes: q
+            .iter()
+            .filter(|(k, _)| k == "changes")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        message: get("message"),
+        platform: get("platform"),
+    };
+    let d = s.daemon.clone();
+    d.check_import(&opts)?;
+    let reader: Box<dyn std::io::Read + Send> = if src == "-" {
+        Box::new(body_reader(body))
+    } else {
+        Box::new(crate::fetch::fetch(&src).await?)
+    };
+    Ok(message_stream(move |w| {
+        let id = d.import_image(reader, &opts)?;
+        let _ = w.message(&JsonMessage::status(id.to_string()));
+        Ok(())
+    }))
+}
