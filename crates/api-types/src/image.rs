@@ -137,7 +137,11 @@ mod tests {
 
     #[test]
     fn rootfs_field_names() {
-        let j = serde_json::to_value(RootFs { kind: "layers".into(), layers: vec![] }).unwrap();
+        let j = serde_json::to_value(RootFs {
+            kind: "layers".into(),
+            layers: vec![],
+        })
+        .unwrap();
         assert_eq!(j["Type"], "layers");
     }
 }

@@ -8,8 +8,8 @@ mod system;
 
 pub use events::{Event, EventActor};
 pub use image::{
-    GraphDriver, HistoryItem, ImageConfig, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneReport,
-    ImageSummary, RootFs,
+    GraphDriver, HistoryItem, ImageConfig, ImageDeleteItem, ImageInspect, ImageMetadata,
+    ImagePruneReport, ImageSummary, RootFs,
 };
 pub use message::{ErrorDetail, JsonMessage, ProgressDetail};
 pub use system::{ComponentVersion, SystemDf, Version};

@@ -7,13 +7,21 @@ pub struct JsonMessage {
     pub stream: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "progressDetail")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "progressDetail"
+    )]
     pub progress_detail: Option<ProgressDetail>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "errorDetail")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "errorDetail"
+    )]
     pub error_detail: Option<ErrorDetail>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -38,15 +46,24 @@ pub struct ErrorDetail {
 
 impl JsonMessage {
     pub fn stream(text: impl Into<String>) -> Self {
-        JsonMessage { stream: Some(text.into()), ..Default::default() }
+        JsonMessage {
+            stream: Some(text.into()),
+            ..Default::default()
+        }
     }
     pub fn status(text: impl Into<String>) -> Self {
-        JsonMessage { status: Some(text.into()), ..Default::default() }
+        JsonMessage {
+            status: Some(text.into()),
+            ..Default::default()
+        }
     }
     pub fn error(text: impl Into<String>) -> Self {
         let message = text.into();
         JsonMessage {
-            error_detail: Some(ErrorDetail { code: None, message: message.clone() }),
+            error_detail: Some(ErrorDetail {
+                code: None,
+                message: message.clone(),
+            }),
             error: Some(message),
             ..Default::default()
         }
