@@ -322,6 +322,8 @@ pub struct SaveLayer {
     pub digest: String,
     /// Size of that tar in bytes.
     pub size: u64,
+    /// Its media type (plain, gzip or zstd tar), as stored.
+    pub media_type: String,
 }
 
 /// An image to save.
@@ -383,7 +385,7 @@ pub fn build_save_metadata(images: &[SaveImage]) -> Result<SaveMetadata, Error> 
         let layer_descs: Vec<Descriptor> = img
             .layers
             .iter()
-            .map(|l| Descriptor::new(media_type::OCI_LAYER, &l.digest, l.size))
+            .map(|l| Descriptor::new(&l.media_type, &l.digest, l.size))
             .collect();
         let mut m = manifest::oci_manifest(&img.config_digest, img.config_size, layer_descs);
         m.config.platform = img.platform.clone();
@@ -439,7 +441,7 @@ pub fn build_save_metadata(images: &[SaveImage]) -> Result<SaveMetadata, Error> 
                 (
                     l.diff_id.clone(),
                     LayerSource {
-                        media_type: media_type::OCI_LAYER.to_string(),
+                        media_type: l.media_type.clone(),
                         size: l.size,
                         digest: l.digest.clone(),
                         ..Default::default()
@@ -506,6 +508,7 @@ mod tests {
                 diff_id: L1.to_string(),
                 digest: L1.to_string(),
                 size: 4_526_080,
+                media_type: media_type::OCI_LAYER.to_string(),
             }],
             refs: vec![Reference::parse("busybox").unwrap()],
             parent: None,
@@ -609,6 +612,7 @@ mod tests {
             diff_id: L2.to_string(),
             digest: L2.to_string(),
             size: 10,
+            media_type: media_type::OCI_LAYER.to_string(),
         });
         second.refs = vec![
             Reference::parse("example.com/ns/app:v2").unwrap(),

@@ -27,26 +27,29 @@ impl Daemon {
         let st = self.read();
         let mut images: Vec<(Arc<Image>, Vec<Reference>)> = Vec::new();
         for name in names {
+            // A bare repository name brings every tag of that repository.
+            if let Ok(r) = Reference::parse(name) {
+                if r.is_name_only() {
+                    let mut found = false;
+                    for (key, id) in &st.refs {
+                        let Ok(t) = Reference::parse(key) else { continue };
+                        if t.name() == r.name() && t.tag().is_some() {
+                            if let Some(img) = st.images.get(id) {
+                                push(&mut images, img.clone(), vec![t]);
+                                found = true;
+                            }
+                        }
+                    }
+                    if found {
+                        continue;
+                    }
+                }
+            }
             let img = st.resolve(name)?;
             let mut tags = Vec::new();
             if !super::is_id_prefix(img.id(), name) {
                 if let Ok(r) = Reference::parse(name) {
-                    if r.tag().is_none() && r.digest().is_none() {
-                        tags.extend(
-                            st.refs_of(img.id())
-                                .into_iter()
-                                .filter(|t| t.name() == r.name() && t.tag().is_some()),
-                        );
-                        for other in st.refs.iter().filter(|(_, id)| *id != img.id()) {
-                            if let Ok(t) = Reference::parse(other.0) {
-                                if t.name() == r.name() && t.tag().is_some() {
-                                    if let Some(o) = st.images.get(other.1) {
-                                        push(&mut images, o.clone(), vec![t]);
-                                    }
-                                }
-                            }
-                        }
-                    } else if r.tag().is_some() {
+                    if r.digest().is_none() {
                         tags.push(r.with_default_tag());
                     }
                 }
@@ -73,6 +76,7 @@ impl Daemon {
                         diff_id: l.diff_id.to_string(),
                         digest: l.blob.to_string(),
                         size: l.blob_size,
+                        media_type: l.media_type.clone(),
                     })
                     .collect(),
                 refs: tags.clone(),
