@@ -161,7 +161,7 @@ impl Daemon {
             let old: Vec<(String, Option<Digest>)> = {
                 let st = self.read();
                 tags.iter()
-                    .map(|t| (t.familiar_string(), st.refs.get(&t.to_string()).cloned()))
+                    .map(|t| (t.familiar_string(), st.refs().get(&t.to_string()).cloned()))
                     .collect()
             };
             self.register_image(record, &tags)?;

@@ -248,11 +248,11 @@ impl Daemon {
 
     /// Points `r` at `id` (persisted), stamping the image's LastTagTime. Caller holds the write lock.
     fn set_ref(&self, r: &Reference, id: &Digest) -> Result<()> {
-        let mut refs = self.read().refs.clone();
+        let mut refs = self.read().refs().clone();
         refs.insert(r.to_string(), id.clone());
         self.image_store.write_refs(&refs)?;
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
-        st.refs = refs;
+        st.set_refs(refs);
         if let Some(img) = st.images.get(id).cloned() {
             let mut record = img.record.clone();
             record.last_tag_time =
@@ -273,10 +273,13 @@ impl Daemon {
     }
 
     fn remove_ref(&self, key: &str) -> Result<()> {
-        let mut refs = self.read().refs.clone();
+        let mut refs = self.read().refs().clone();
         refs.remove(key);
         self.image_store.write_refs(&refs)?;
-        self.state.write().unwrap_or_else(|e| e.into_inner()).refs = refs;
+        self.state
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_refs(refs);
         Ok(())
     }
 
@@ -370,7 +373,9 @@ impl Daemon {
         self.image_store.delete_record(id)?;
         let img = {
             let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
-            st.refs.retain(|_, v| v != id);
+            let mut refs = st.refs().clone();
+            refs.retain(|_, v| v != id);
+            st.set_refs(refs);
             st.images.remove(id)
         };
         let Some(img) = img else { return Ok(0) };

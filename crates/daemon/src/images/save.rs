@@ -31,8 +31,10 @@ impl Daemon {
             if let Ok(r) = Reference::parse(name) {
                 if r.is_name_only() {
                     let mut found = false;
-                    for (key, id) in &st.refs {
-                        let Ok(t) = Reference::parse(key) else { continue };
+                    for (key, id) in st.refs() {
+                        let Ok(t) = Reference::parse(key) else {
+                            continue;
+                        };
                         if t.name() == r.name() && t.tag().is_some() {
                             if let Some(img) = st.images.get(id) {
                                 push(&mut images, img.clone(), vec![t]);

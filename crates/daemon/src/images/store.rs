@@ -81,17 +81,31 @@ pub fn chain_ids<'a>(diff_ids: impl Iterator<Item = &'a Digest>) -> Vec<Digest> 
 pub struct State {
     pub images: HashMap<Digest, Arc<Image>>,
     /// Full reference string (`docker.io/library/busybox:latest`, or `…@sha256:…`) → image.
-    pub refs: BTreeMap<String, Digest>,
+    refs: BTreeMap<String, Digest>,
+    /// The same, parsed and grouped by image (derived from `refs`, so listings stay linear).
+    by_image: HashMap<Digest, Vec<Reference>>,
 }
 
 impl State {
+    pub fn refs(&self) -> &BTreeMap<String, Digest> {
+        &self.refs
+    }
+
+    /// Replaces the references (already persisted by the caller) and re-derives the index.
+    pub fn set_refs(&mut self, refs: BTreeMap<String, Digest>) {
+        let mut by_image: HashMap<Digest, Vec<Reference>> = HashMap::new();
+        for (k, id) in &refs {
+            if let Ok(r) = Reference::parse(k) {
+                by_image.entry(id.clone()).or_default().push(r);
+            }
+        }
+        self.refs = refs;
+        self.by_image = by_image;
+    }
+
     /// References of an image, in the store's (sorted) order.
     pub fn refs_of(&self, id: &Digest) -> Vec<Reference> {
-        self.refs
-            .iter()
-            .filter(|(_, v)| *v == id)
-            .filter_map(|(k, _)| Reference::parse(k).ok())
-            .collect()
+        self.by_image.get(id).cloned().unwrap_or_default()
     }
 
     /// `RepoTags` and `RepoDigests` in docker's familiar form.
@@ -211,11 +225,12 @@ impl ImageStore {
             }
         }
         let refs: RefsFile = read_json(&self.refs_file)?.unwrap_or_default();
-        state.refs = refs
+        let refs = refs
             .refs
             .into_iter()
             .filter(|(_, id)| state.images.contains_key(id))
             .collect();
+        state.set_refs(refs);
         Ok(state)
     }
 
