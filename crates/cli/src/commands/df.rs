@@ -152,19 +152,21 @@ pub fn summary_rows(df: &Value) -> Vec<Value> {
     ]
 }
 
-/// `-v`: the image section in docker's verbose layout, then the other counts.
+/// `-v`: docker's four detailed tables (images show their first tag only).
 pub fn render_verbose(df: &Value, now: i64) -> Result<String> {
     let mut out = String::from("Images space usage:\n\n");
     let rows: Vec<Value> = arr(df, "Images")
         .iter()
-        .flat_map(|img| {
-            super::images::image_rows(img, false, false)
+        .map(|img| {
+            let (repo, tag) = super::images::image_rows(img, false, false)
                 .into_iter()
-                .map(move |(r, t, d)| {
-                    let mut v = super::images::row_value(img, &r, &t, &d, true, now);
-                    v["Containers"] = json!(num(img, "/Containers").to_string());
-                    v
-                })
+                .next()
+                .filter(|(_, t, _)| t != "<none>")
+                .map(|(r, t, _)| (r, t))
+                .unwrap_or_else(|| ("<none>".into(), "<none>".into()));
+            let mut v = super::images::row_value(img, &repo, &tag, "", true, now);
+            v["Containers"] = json!(num(img, "/Containers").to_string());
+            v
         })
         .collect();
     out.push_str(&render::list(
@@ -173,12 +175,114 @@ pub fn render_verbose(df: &Value, now: i64) -> Result<String> {
         &rows,
         super::images::HEADERS,
     )?);
+
+    out.push_str("\nContainers space usage:\n\n");
+    let rows: Vec<Value> = arr(df, "Containers")
+        .iter()
+        .map(|c| {
+            let g = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let name = c
+                .pointer("/Names/0")
+                .and_then(Value::as_str)
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default();
+            let volumes = c.get("Mounts").and_then(Value::as_array).map_or(0, |m| {
+                m.iter()
+                    .filter(|m| m.get("Type").and_then(Value::as_str) == Some("volume"))
+                    .count()
+            });
+            json!({
+                "Command": format!("\"{}\"", crate::util::ellipsis(&g("Command"), 20)),
+                "ID": crate::util::truncate_id(&g("Id")),
+                "Image": g("Image"),
+                "LocalVolumes": volumes.to_string(),
+                "Names": name,
+                "RunningFor": render::time_ago(num(c, "/Created"), now),
+                "Size": render::human_size(num(c, "/SizeRw") as f64),
+                "Status": g("Status"),
+            })
+        })
+        .collect();
+    out.push_str(&render::list(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+        "",
+        &rows,
+        &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("LocalVolumes", "LOCAL VOLUMES"),
+            ("Size", "SIZE"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("Names", "NAMES"),
+        ],
+    )?);
+
+    out.push_str("\nLocal Volumes space usage:\n\n");
+    let rows: Vec<Value> = arr(df, "Volumes")
+        .iter()
+        .map(|v| {
+            let size = num(v, "/UsageData/Size");
+            json!({
+                "Links": num(v, "/UsageData/RefCount").to_string(),
+                "Name": v.get("Name").and_then(Value::as_str).unwrap_or(""),
+                "Size": if size == -1 { "N/A".to_string() } else { render::human_size(size as f64) },
+            })
+        })
+        .collect();
+    out.push_str(&render::list(
+        "table {{.Name}}\t{{.Links}}\t{{.Size}}",
+        "",
+        &rows,
+        &[
+            ("Name", "VOLUME NAME"),
+            ("Links", "LINKS"),
+            ("Size", "SIZE"),
+        ],
+    )?);
+
+    let cache = arr(df, "BuildCache");
+    let total: i64 = cache.iter().map(|b| num(b, "/Size")).sum();
     out.push_str(&format!(
-        "\nContainers space usage:\n\n{} containers\n\nLocal Volumes space usage:\n\n{} volumes\n\nBuild cache usage: {}\n",
-        arr(df, "Containers").len(),
-        arr(df, "Volumes").len(),
-        render::human_size(arr(df, "BuildCache").iter().map(|b| num(b, "/Size")).sum::<i64>() as f64)
+        "\nBuild cache usage: {}\n\n",
+        render::human_size(total as f64)
     ));
+    let rows: Vec<Value> = cache
+        .iter()
+        .map(|b| {
+            let ts = |k: &str| {
+                b.get(k)
+                    .and_then(Value::as_str)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| render::time_ago(t.timestamp(), now))
+                    .unwrap_or_default()
+            };
+            json!({
+                "CacheType": b.get("Type").and_then(Value::as_str).unwrap_or(""),
+                "CreatedSince": ts("CreatedAt"),
+                "ID": b.get("ID").and_then(Value::as_str).unwrap_or("").chars().take(12).collect::<String>(),
+                "LastUsedSince": ts("LastUsedAt"),
+                "Shared": b.get("Shared").and_then(Value::as_bool).unwrap_or(false).to_string(),
+                "Size": render::human_size(num(b, "/Size") as f64),
+                "UsageCount": num(b, "/UsageCount").to_string(),
+            })
+        })
+        .collect();
+    out.push_str(&render::list(
+        "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+        "",
+        &rows,
+        &[
+            ("ID", "CACHE ID"),
+            ("CacheType", "CACHE TYPE"),
+            ("Size", "SIZE"),
+            ("CreatedSince", "CREATED"),
+            ("LastUsedSince", "LAST USED"),
+            ("UsageCount", "USAGE"),
+            ("Shared", "SHARED"),
+        ],
+    )?);
     Ok(out)
 }
 
@@ -203,6 +307,24 @@ pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbose_layout() {
+        let df = json!({
+            "LayersSize": 3,
+            "Images": [{"Id": "sha256:0123456789abcdef", "RepoTags": ["test:2", "test:3"], "Created": 100, "Size": 3, "SharedSize": 3, "Containers": 0}],
+            "Containers": [], "Volumes": [], "BuildCache": [],
+        });
+        let text = render_verbose(&df, 100).unwrap();
+        assert_eq!(
+            text,
+            "Images space usage:\n\nREPOSITORY   TAG       IMAGE ID       CREATED                  SIZE      SHARED SIZE   UNIQUE SIZE   CONTAINERS\n\
+test         2         0123456789ab   Less than a second ago   3B        3B            0B            0\n\n\
+Containers space usage:\n\nCONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES\n\n\
+Local Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n\n\
+Build cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n"
+        );
+    }
 
     #[test]
     fn summary() {

@@ -57,19 +57,86 @@ pub fn render_default(info: &Value, debug: bool) -> String {
             ));
         }
     }
-    let optional = [
+    for (label, key) in [
         ("Logging Driver", "LoggingDriver"),
         ("Cgroup Driver", "CgroupDriver"),
         ("Cgroup Version", "CgroupVersion"),
-        ("Default Runtime", "DefaultRuntime"),
-        ("Init Binary", "InitBinary"),
+    ] {
+        if info.get(key).is_some_and(|v| !v.is_null()) {
+            o.push_str(&format!(" {label}: {}\n", s(info, key)));
+        }
+    }
+    if let Some(plugins) = info.get("Plugins").filter(|p| p.is_object()) {
+        o.push_str(" Plugins:\n");
+        for (label, key) in [
+            ("Volume", "Volume"),
+            ("Network", "Network"),
+            ("Authorization", "Authorization"),
+            ("Log", "Log"),
+        ] {
+            let names = strings(plugins, key);
+            if !names.is_empty() {
+                o.push_str(&format!("  {label}: {}\n", names.join(" ")));
+            }
+        }
+    }
+    let swarm = info
+        .pointer("/Swarm/LocalNodeState")
+        .and_then(Value::as_str)
+        .unwrap_or("inactive");
+    o.push_str(&format!(" Swarm: {swarm}\n"));
+    if let Some(runtimes) = info.get("Runtimes").and_then(Value::as_object) {
+        let mut names: Vec<&String> = runtimes.keys().collect();
+        names.sort();
+        let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        o.push_str(&format!(" Runtimes: {}\n", names.join(" ")));
+    }
+    if info.get("DefaultRuntime").is_some() {
+        o.push_str(&format!(
+            " Default Runtime: {}\n",
+            s(info, "DefaultRuntime")
+        ));
+    }
+    if s(info, "OSType") == "linux" {
+        o.push_str(&format!(" Init Binary: {}\n", s(info, "InitBinary")));
+        for (label, key) in [
+            ("containerd", "ContainerdCommit"),
+            ("runc", "RuncCommit"),
+            ("init", "InitCommit"),
+        ] {
+            let id = info
+                .pointer(&format!("/{key}/ID"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            o.push_str(&format!(" {label} version: {id}\n"));
+        }
+    }
+    let security = strings(info, "SecurityOptions");
+    if !security.is_empty() {
+        o.push_str(" Security Options:\n");
+        for opt in security {
+            for (i, kv) in opt.split(',').enumerate() {
+                let (k, v) = kv.split_once('=').unwrap_or(("name", kv));
+                if i == 0 || k == "name" {
+                    o.push_str(&format!("  {v}\n"));
+                } else {
+                    let mut c = k.chars();
+                    let key = c
+                        .next()
+                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                        .unwrap_or_default();
+                    o.push_str(&format!("   {key}: {v}\n"));
+                }
+            }
+        }
+    }
+    for (label, key) in [
         ("Kernel Version", "KernelVersion"),
         ("Operating System", "OperatingSystem"),
         ("OSType", "OSType"),
         ("Architecture", "Architecture"),
         ("CPUs", "NCPU"),
-    ];
-    for (label, key) in optional {
+    ] {
         if info.get(key).is_some_and(|v| !v.is_null()) {
             o.push_str(&format!(" {label}: {}\n", s(info, key)));
         }
@@ -90,23 +157,37 @@ pub fn render_default(info: &Value, debug: bool) -> String {
         " Debug Mode: {}\n",
         info.get("Debug").and_then(Value::as_bool).unwrap_or(false)
     ));
+    let labels = strings(info, "Labels");
+    if !labels.is_empty() {
+        o.push_str(" Labels:\n");
+        for l in labels {
+            o.push_str(&format!("  {l}\n"));
+        }
+    }
     o.push_str(&format!(
         " Experimental: {}\n",
         info.get("ExperimentalBuild")
             .and_then(Value::as_bool)
             .unwrap_or(false)
     ));
-    let insecure: Vec<String> = info
-        .pointer("/RegistryConfig/InsecureRegistryCIDRs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
+    let insecure = info
+        .get("RegistryConfig")
+        .map(|r| strings(r, "InsecureRegistryCIDRs"))
+        .unwrap_or_default();
     if !insecure.is_empty() {
         o.push_str(" Insecure Registries:\n");
         for r in insecure {
             o.push_str(&format!("  {r}\n"));
+        }
+    }
+    let mirrors = info
+        .get("RegistryConfig")
+        .map(|r| strings(r, "Mirrors"))
+        .unwrap_or_default();
+    if !mirrors.is_empty() {
+        o.push_str(" Registry Mirrors:\n");
+        for m in mirrors {
+            o.push_str(&format!("  {m}\n"));
         }
     }
     o.push_str(&format!(
@@ -115,7 +196,19 @@ pub fn render_default(info: &Value, debug: bool) -> String {
             .and_then(Value::as_bool)
             .unwrap_or(false)
     ));
+    o.push('\n');
     o
+}
+
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
