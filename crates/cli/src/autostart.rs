@@ -2,10 +2,10 @@
 
 use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 const RUN_DIR: &str = "/run/berth";
-const LOG_FILE: &str = "/run/berth/daemon.log";
+pub const LOG_FILE: &str = "/run/berth/daemon.log";
 
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -13,7 +13,7 @@ pub fn is_root() -> bool {
 }
 
 /// Starts `<current exe> daemon` in its own session, output appended to the log.
-pub fn spawn_daemon() -> std::io::Result<()> {
+pub fn spawn_daemon() -> std::io::Result<Child> {
     std::fs::create_dir_all(RUN_DIR)?;
     let log = OpenOptions::new()
         .create(true)
@@ -34,6 +34,6 @@ pub fn spawn_daemon() -> std::io::Result<()> {
             Ok(())
         });
     }
-    // Not waited for: it outlives us and is reparented when we exit.
-    cmd.spawn().map(drop)
+    // The caller polls it only to notice an early exit; it outlives us.
+    cmd.spawn()
 }

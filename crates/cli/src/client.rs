@@ -2,7 +2,6 @@
 //! docker's version negotiation and berth's daemon autostart.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -218,18 +217,6 @@ impl Client {
         let server = self.ping().await?;
         self.version = negotiated_version(server.as_deref());
         Ok(())
-    }
-
-    /// Pings until the daemon answers or `timeout` passes.
-    pub async fn wait_ready(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while tokio::time::Instant::now() < deadline {
-            if self.ping().await.is_ok() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
     }
 
     /// The versioned path with its query string.

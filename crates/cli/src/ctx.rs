@@ -146,12 +146,24 @@ impl<'a> Ctx<'a> {
                 if self.opts.host_is_default && crate::autostart::is_root() =>
             {
                 tracing::debug!("no daemon at {h}; starting one");
-                crate::autostart::spawn_daemon()
+                let mut child = crate::autostart::spawn_daemon()
                     .map_err(|e| CliError::msg(format!("failed to start the berth daemon: {e}")))?;
-                if !c.wait_ready(Duration::from_secs(10)).await {
-                    return Err(CliError::Connect(h));
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    if c.negotiate().await.is_ok() {
+                        break;
+                    }
+                    if let Ok(Some(status)) = child.try_wait() {
+                        return Err(CliError::msg(format!(
+                            "failed to start the berth daemon ({status}); see {}",
+                            crate::autostart::LOG_FILE
+                        )));
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(CliError::Connect(h));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                c.negotiate().await?;
             }
             Err(e) => return Err(e),
         }
