@@ -90,10 +90,13 @@ pub(crate) struct Exec<'t> {
     header: bool,
     depth: usize,
     name: String,
+    /// The dot is a docker list context: its MarshalJSON uses json.Marshal, so
+    /// `{{json .}}` of the whole row comes out HTML-escaped (`\u003cnone\u003e`).
+    row: bool,
 }
 
 impl<'t> Exec<'t> {
-    pub(crate) fn new(tree: &'t Tree, header: bool) -> Self {
+    pub(crate) fn new(tree: &'t Tree, header: bool, row: bool) -> Self {
         Exec {
             tree,
             out: String::new(),
@@ -101,6 +104,7 @@ impl<'t> Exec<'t> {
             header,
             depth: 0,
             name: String::new(),
+            row,
         }
     }
 
@@ -543,8 +547,15 @@ impl<'t> Exec<'t> {
             "urlquery" => s(query_escape(&eval_args_string(args))),
             "json" => {
                 argc(1)?;
-                // docker's json function: Go's encoder with HTML escaping off.
-                s(encode_json(&args[0].clone().into_value(), false))
+                // docker's json function: Go's encoder with HTML escaping off,
+                // except for a list row itself (see `row`).
+                let v = args[0].clone().into_value();
+                let whole_row = self.row
+                    && self
+                        .vars
+                        .first()
+                        .is_some_and(|(_, root)| root.clone().into_value() == v);
+                s(encode_json(&v, whole_row))
             }
             "split" => {
                 argc(2)?;

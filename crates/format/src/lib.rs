@@ -75,14 +75,14 @@ impl Template {
 
     /// Executes the template with `value` as dot.
     pub fn execute(&self, value: &Value) -> Result<String, FormatError> {
-        let (out, res) = self.run(value, false);
+        let (out, res) = self.run(value, false, false);
         res.map(|_| out)
     }
 
     /// Runs with the normal or header function set; returns the output produced
     /// (even on failure, as Go's executor writes as it goes) and the outcome.
-    fn run(&self, value: &Value, header: bool) -> (String, Result<(), FormatError>) {
-        let mut ex = exec::Exec::new(&self.tree, header);
+    fn run(&self, value: &Value, header: bool, row: bool) -> (String, Result<(), FormatError>) {
+        let mut ex = exec::Exec::new(&self.tree, header, row);
         let res = ex.run(&exec::Val::V(value.clone())).map_err(|e| {
             let (line, col) = line_col(&self.src, e.pos);
             FormatError::Exec {
@@ -139,7 +139,9 @@ pub fn render_list(
 
     let mut out = String::new();
     for row in rows {
-        out.push_str(&tmpl.execute(&gofmt::sort_keys(row))?);
+        let (text, res) = tmpl.run(&gofmt::sort_keys(row), false, true);
+        res?;
+        out.push_str(&text);
         out.push('\n');
     }
     if !is_table {
@@ -150,7 +152,7 @@ pub fn render_list(
         .map(|(field, title)| (field.to_string(), Value::String(title.to_string())))
         .collect();
     // docker ignores header execution errors and keeps what was written.
-    let (header, _) = tmpl.run(&Value::Object(header_map), true);
+    let (header, _) = tmpl.run(&Value::Object(header_map), true, false);
     Ok(tabwrite(&format!("{header}\n{out}")))
 }
 

@@ -99,7 +99,7 @@ fn json_format_sorts_keys_one_object_per_line() {
         got,
         "{\"Current\":true,\"Description\":\"Current DOCKER_HOST based configuration\",\
          \"DockerEndpoint\":\"unix:///var/run/docker.sock\",\"Error\":\"\",\"Name\":\"default\"}\n\
-         {\"a\":1,\"b\":\"<x&y>\"}\n"
+         {\"a\":1,\"b\":\"\\u003cx\\u0026y\\u003e\"}\n"
     );
 }
 
@@ -361,4 +361,17 @@ fn runaway_template_recursion_is_an_error() {
         Err(FormatError::Exec { msg, .. }) => assert_eq!(msg, "exceeded maximum template depth"),
         other => panic!("expected a depth error, got {other:?}"),
     }
+}
+
+#[test]
+fn json_of_a_whole_list_row_is_html_escaped_like_docker() {
+    let rows = vec![serde_json::json!({"Tag": "<none>", "Labels": {"a": "<b>"}})];
+    let got = render_list("json", "table {{.Tag}}", &rows, &[("Tag", "TAG")]).unwrap();
+    assert_eq!(
+        got,
+        "{\"Labels\":{\"a\":\"\\u003cb\\u003e\"},\"Tag\":\"\\u003cnone\\u003e\"}\n"
+    );
+    // a field alone goes through docker's json func, which does not escape
+    let got = render_list("{{json .Tag}}", "", &rows, &[]).unwrap();
+    assert_eq!(got, "\"<none>\"\n");
 }

@@ -471,7 +471,7 @@ impl Daemon {
             s.containers = 0;
             images.push(s);
         }
-        images.sort_by(|a, b| b.created.cmp(&a.created));
+        images.sort_by_key(|i| std::cmp::Reverse(i.created));
         Ok(SystemDf {
             layers_size,
             images,
