@@ -61,23 +61,15 @@ pub fn encode_query(params: &[(&str, String)]) -> String {
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     sorted
         .iter()
-        .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                berth_format::query_escape(k),
+                berth_format::query_escape(v)
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Path segment escaping as Go's `url.PathEscape`.

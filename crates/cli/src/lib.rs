@@ -18,7 +18,6 @@ mod util;
 use std::ffi::OsString;
 use std::io::Write;
 
-
 /// The socket the daemon listens on unless told otherwise.
 pub fn default_host() -> String {
     "unix:///run/berth/berth.sock".to_string()

@@ -15,6 +15,15 @@ pub fn list(
         .map_err(|e| CliError::msg(e.to_string()))
 }
 
+/// `-f/--format` for single-object commands (version, info): `json` prints the
+/// whole value, anything else is a template.
+pub fn one_or_json(format: &str, v: &Value) -> Result<String> {
+    if format == "json" {
+        return Ok(v.to_string());
+    }
+    one(format, v)
+}
+
 /// Renders one object with a Go template (no table handling).
 pub fn one(template: &str, v: &Value) -> Result<String> {
     berth_format::render_one(template, v).map_err(|e| CliError::msg(e.to_string()))

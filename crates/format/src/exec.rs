@@ -860,7 +860,9 @@ fn js_escape(s: &str) -> String {
     out
 }
 
-fn query_escape(s: &str) -> String {
+/// Go's `url.QueryEscape` (space as `+`): the template `urlquery` function and
+/// the CLI's query strings share it.
+pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

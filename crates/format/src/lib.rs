@@ -20,6 +20,7 @@ mod units;
 
 use serde_json::Value;
 
+pub use exec::query_escape;
 pub use gofmt::go_print;
 pub use tabwriter::tabwrite;
 pub use units::{bytes_size, human_duration, human_size, human_size_precision, time_ago};

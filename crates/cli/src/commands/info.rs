@@ -223,11 +223,7 @@ pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
                     json!({"Debug": ctx.opts.debug, "Version": super::version::VERSION, "Context": "default"}),
                 );
             }
-            let text = if f == "json" {
-                v.to_string()
-            } else {
-                render::one(f, &v)?
-            };
+            let text = render::one_or_json(f, &v)?;
             writeln!(ctx.out, "{text}")?;
         }
         None => ctx

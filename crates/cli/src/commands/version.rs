@@ -173,11 +173,7 @@ pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
     match p.str("format").filter(|f| !f.is_empty()) {
         Some(f) => {
             let v = json!({"Client": client, "Server": server});
-            let text = if f == "json" {
-                v.to_string()
-            } else {
-                render::one(f, &v)?
-            };
+            let text = render::one_or_json(f, &v)?;
             writeln!(ctx.out, "{text}")?;
         }
         None => ctx
