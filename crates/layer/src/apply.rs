@@ -345,15 +345,18 @@ impl Applier {
         epath: &str,
     ) -> Result<(), LayerError> {
         let op = "removing existing entry";
-        match lstat_at(parent, name) {
-            Err(Errno::NOENT) => Ok(()),
-            Err(e) => Err(io_err(epath, op)(e)),
-            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                // The cached directory may be the one removed or inside it.
-                self.cache = None;
-                fsutil::remove_all_at(parent, name).map_err(io_err(epath, op))
-            }
-            Ok(_) => fs::unlinkat(parent, name, AtFlags::empty()).map_err(io_err(epath, op)),
+        let st = match lstat_at(parent, name) {
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(io_err(epath, op)(e)),
+            Ok(st) => st,
+        };
+        // The cached directory may be the one removed, lie below it, or have
+        // been reached through a symlink being removed.
+        self.cache = None;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            fsutil::remove_all_at(parent, name).map_err(io_err(epath, op))
+        } else {
+            fs::unlinkat(parent, name, AtFlags::empty()).map_err(io_err(epath, op))
         }
     }
 
@@ -1166,6 +1169,19 @@ mod tests {
             .file("lib/x", b"x");
         sb.apply(&tar).unwrap();
         assert_eq!(std::fs::read(sb.target.join("usr/lib/x")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn replaced_symlink_is_not_used_as_parent_afterwards() {
+        let sb = Sandbox::new();
+        let mut tar = RawTar::new();
+        tar.dir("usr/lib/")
+            .symlink("lib", "usr/lib")
+            .file("lib/x", b"x");
+        tar.file("lib", b"now a file").file("lib/y", b"y");
+        let err = sb.apply(&tar).unwrap_err();
+        assert!(err.to_string().contains("lib/y"), "{err}");
+        assert!(!sb.target.join("usr/lib/y").exists());
     }
 
     #[test]
