@@ -36,7 +36,11 @@ impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(self) -> String {
-        assert_eq!(self.code, 0, "command failed: stdout={} stderr={}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed: stdout={} stderr={}",
+            self.stdout, self.stderr
+        );
         self.stdout
     }
 }
@@ -47,9 +51,16 @@ impl TestDaemon {
     }
 
     pub fn start_with(extra: &[&str]) -> TestDaemon {
-        let dir = tempfile::Builder::new().prefix("berth-test.").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-test.")
+            .tempdir()
+            .expect("tempdir");
         let sock = dir.path().join("berth.sock");
-        let mut d = TestDaemon { dir, sock, child: None };
+        let mut d = TestDaemon {
+            dir,
+            sock,
+            child: None,
+        };
         d.spawn(extra);
         d
     }
@@ -105,16 +116,34 @@ impl TestDaemon {
 
     /// SIGKILLs the daemon (a crash) and starts it again on the same data root.
     pub fn crash_and_restart(&mut self) {
+        self.kill9();
+        self.spawn(&[]);
+    }
+
+    /// SIGKILLs the daemon and reaps it, leaving the data root as the crash left it.
+    pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Starts the daemon again (after `kill9` or `stop`) on the same data root.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "daemon still running");
         self.spawn(&[]);
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
     }
 
     /// SIGTERM and wait: the clean way out.
     pub fn stop(&mut self) -> i32 {
-        let Some(mut c) = self.child.take() else { return 0 };
+        let Some(mut c) = self.child.take() else {
+            return 0;
+        };
         unsafe_kill(c.id() as i32, 15);
         let start = Instant::now();
         loop {
@@ -137,8 +166,36 @@ impl TestDaemon {
 
     pub fn docker_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
         let mut c = Command::new("docker");
-        c.env("DOCKER_HOST", self.host()).env("DOCKER_CONFIG", self.dir.path().join("docker-config")).args(args);
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .args(args);
         run(c, stdin)
+    }
+
+    /// Runs the real docker CLI and returns its exit code and raw stdout (for binary output like `save`).
+    pub fn docker_raw(&self, args: &[&str]) -> (i32, Vec<u8>) {
+        let o = Command::new("docker")
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn docker");
+        (o.status.code().unwrap_or(-1), o.stdout)
+    }
+
+    /// Runs the berth CLI and returns its exit code and raw stdout.
+    pub fn berth_raw(&self, args: &[&str]) -> (i32, Vec<u8>) {
+        let o = Command::new(BERTH)
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn berth");
+        (o.status.code().unwrap_or(-1), o.stdout)
     }
 
     /// Runs the berth CLI against this daemon.
@@ -148,7 +205,11 @@ impl TestDaemon {
 
     pub fn berth_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
         let mut c = Command::new(BERTH);
-        c.env_remove("DOCKER_HOST").env("DOCKER_CONFIG", self.dir.path().join("docker-config")).arg("-H").arg(self.host()).args(args);
+        c.env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .arg("-H")
+            .arg(self.host())
+            .args(args);
         run(c, stdin)
     }
 
@@ -169,7 +230,9 @@ impl TestDaemon {
 }
 
 fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         out.push(p.strip_prefix(root).unwrap().display().to_string());
@@ -180,11 +243,19 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 fn unsafe_kill(pid: i32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
+/// No command of these tests takes this long; a hang fails the test instead of the suite.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn run(mut c: Command, stdin: Option<&[u8]>) -> Run {
+    use std::io::Read;
     c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let what = format!("{c:?}");
     let mut child = c.spawn().expect("spawn");
     if let Some(data) = stdin {
         let mut sin = child.stdin.take().unwrap();
@@ -193,7 +264,31 @@ fn run(mut c: Command, stdin: Option<&[u8]>) -> Run {
             let _ = sin.write_all(&data);
         });
     }
-    Run::from(child.wait_with_output().expect("wait"))
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = so.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if start.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command hung for {COMMAND_TIMEOUT:?}: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Run::from(Output { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() })
 }
 
 impl Drop for TestDaemon {
@@ -204,7 +299,8 @@ impl Drop for TestDaemon {
 
 /// A root filesystem tar of Debian's busybox-static with its applet links.
 pub fn busybox_rootfs_tar() -> Vec<u8> {
-    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    let busybox =
+        std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
     let mut b = tar::Builder::new(Vec::new());
     let dir = |b: &mut tar::Builder<Vec<u8>>, p: &str| {
         let mut h = tar::Header::new_gnu();
@@ -219,22 +315,348 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
     }
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o755);
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_size(busybox.len() as u64);
     h.set_mtime(1_700_000_000);
-    b.append_data(&mut h, "bin/busybox", busybox.as_slice()).unwrap();
-    for applet in ["sh", "echo", "ls", "cat", "true", "false", "sleep", "id", "env", "ps"] {
+    b.append_data(&mut h, "bin/busybox", busybox.as_slice())
+        .unwrap();
+    for applet in [
+        "sh", "echo", "ls", "cat", "true", "false", "sleep", "id", "env", "ps",
+    ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_size(0);
         h.set_mtime(1_700_000_000);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
     }
     let passwd = b"root:x:0:0:root:/root:/bin/sh\n";
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_size(passwd.len() as u64);
     h.set_mtime(1_700_000_000);
     b.append_data(&mut h, "etc/passwd", &passwd[..]).unwrap();
     b.into_inner().unwrap()
+}
+
+impl TestDaemon {
+    /// Imports `tar` (from stdin) as `name` (may be empty) with extra import flags; returns the ID.
+    pub fn import_tar(&self, tar: &[u8], flags: &[&str], name: &str) -> String {
+        let mut args = vec!["import"];
+        args.extend_from_slice(flags);
+        args.push("-");
+        if !name.is_empty() {
+            args.push(name);
+        }
+        self.docker_in(&args, Some(tar)).ok().trim().to_string()
+    }
+
+    /// Writes `bytes` to a file in the test's temp dir (outside the data root).
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// The test's own scratch dir (inside the temp dir, outside the data root).
+    pub fn scratch(&self) -> PathBuf {
+        let p = self.dir.path().join("scratch");
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// Raw HTTP through the daemon's socket with curl; `-s` and the socket are added.
+    pub fn curl(&self, args: &[&str]) -> Run {
+        let mut c = Command::new("curl");
+        c.arg("-s").arg("--unix-socket").arg(&self.sock).args(args);
+        run(c, None)
+    }
+
+    /// Every path under the temp dir that is not the data root, exec root,
+    /// log, config or scratch: things a bad input must never create.
+    pub fn stray_files(&self) -> Vec<String> {
+        let keep = [
+            "data",
+            "exec",
+            "daemon.log",
+            "daemon.json",
+            "docker-config",
+            "scratch",
+            "berth.sock",
+        ];
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name.as_str()) && !name.starts_with("input") {
+                out.push(name);
+            }
+        }
+        let scratch = self.dir.path().join("scratch");
+        list_files(&scratch, &scratch, &mut out);
+        out.sort();
+        out
+    }
+
+    /// The distinct image IDs (full, sorted) of `docker images -a -q --no-trunc`.
+    pub fn image_ids(&self) -> Vec<String> {
+        let out = self.docker(&["images", "-a", "-q", "--no-trunc"]).ok();
+        let mut ids: Vec<String> = out.lines().map(str::to_string).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+pub fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+pub fn zstd(b: &[u8]) -> Vec<u8> {
+    zstd::encode_all(b, 3).unwrap()
+}
+
+/// One entry of a hand-made tar; names are written raw (`../x` allowed) so
+/// tests can build hostile archives.
+pub enum Entry<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a [u8]),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+}
+
+/// A ustar archive with exactly these entries (no path checks).
+pub fn make_tar(entries: &[Entry]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        let (name, data, link): (&str, &[u8], Option<&str>) = match e {
+            Entry::Dir(n) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                (n, &[], None)
+            }
+            Entry::File(n, d) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                (n, d, None)
+            }
+            Entry::Symlink(n, t) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_mode(0o777);
+                (n, &[], Some(t))
+            }
+            Entry::Hardlink(n, t) => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_mode(0o644);
+                (n, &[], Some(t))
+            }
+        };
+        h.set_size(data.len() as u64);
+        let raw = h.as_ustar_mut().unwrap();
+        assert!(name.len() < 100, "name too long for a raw ustar name");
+        raw.name = [0; 100];
+        raw.name[..name.len()].copy_from_slice(name.as_bytes());
+        if let Some(t) = link {
+            raw.linkname = [0; 100];
+            raw.linkname[..t.len()].copy_from_slice(t.as_bytes());
+        }
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A tiny root filesystem whose content depends on `marker`, so each marker
+/// gives a distinct image (fast: no busybox inside).
+pub fn small_rootfs_tar(marker: &str) -> Vec<u8> {
+    make_tar(&[
+        Entry::Dir("etc"),
+        Entry::File("etc/marker", marker.as_bytes()),
+    ])
+}
+
+/// A minimal image config for these layer tars (uncompressed).
+pub fn image_config(layers: &[&[u8]], cmd: &str) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", sha256_hex(l)))
+        .collect();
+    let history: Vec<serde_json::Value> = layers
+        .iter()
+        .enumerate()
+        .map(|(i, _)| serde_json::json!({"created": "2024-01-02T03:04:05Z", "created_by": format!("layer {i}")}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2024-01-02T03:04:05Z",
+        "config": {"Cmd": [cmd]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    }))
+    .unwrap()
+}
+
+fn tar_of_files(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, data.as_slice()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A docker-archive as dockerd 20 writes it: `<id>/layer.tar`, `<id>/json`,
+/// `<id>/VERSION`, `<config>.json`, `manifest.json`, `repositories`.
+/// `config` is the image config (its sha256 is the image ID). Returns the tar.
+pub fn docker20_archive(layers: &[&[u8]], config: &[u8], repo_tag: Option<&str>) -> Vec<u8> {
+    let config_hex = sha256_hex(config);
+    let mut files = Vec::new();
+    let mut layer_paths = Vec::new();
+    let mut last_id = String::new();
+    for (i, l) in layers.iter().enumerate() {
+        let id = sha256_hex(format!("v1-{i}-{}", sha256_hex(l)).as_bytes());
+        files.push((format!("{id}/VERSION"), b"1.0".to_vec()));
+        files.push((
+            format!("{id}/json"),
+            format!("{{\"id\":\"{id}\"}}").into_bytes(),
+        ));
+        files.push((format!("{id}/layer.tar"), l.to_vec()));
+        layer_paths.push(format!("{id}/layer.tar"));
+        last_id = id;
+    }
+    files.push((format!("{config_hex}.json"), config.to_vec()));
+    let tags: Vec<&str> = repo_tag.into_iter().collect();
+    let manifest = serde_json::json!([{"Config": format!("{config_hex}.json"), "RepoTags": tags, "Layers": layer_paths}]);
+    files.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
+    if let Some(rt) = repo_tag {
+        let (repo, tag) = rt.rsplit_once(':').unwrap();
+        let repos = serde_json::json!({ repo: { tag: last_id } });
+        files.push(("repositories".into(), serde_json::to_vec(&repos).unwrap()));
+    }
+    tar_of_files(&files)
+}
+
+/// A bare OCI image layout tar (`oci-layout`, `index.json`, `blobs/sha256/…`)
+/// holding one image; `name` goes into `io.containerd.image.name`.
+pub fn oci_layout_archive(layers: &[&[u8]], config: &[u8], name: Option<&str>) -> Vec<u8> {
+    let mut files = vec![(
+        "oci-layout".to_string(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    )];
+    let desc = |media: &str, b: &[u8]| serde_json::json!({"mediaType": media, "digest": format!("sha256:{}", sha256_hex(b)), "size": b.len()});
+    let mut layer_descs = Vec::new();
+    for l in layers {
+        files.push((format!("blobs/sha256/{}", sha256_hex(l)), l.to_vec()));
+        layer_descs.push(desc("application/vnd.oci.image.layer.v1.tar", l));
+    }
+    files.push((
+        format!("blobs/sha256/{}", sha256_hex(config)),
+        config.to_vec(),
+    ));
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": desc("application/vnd.oci.image.config.v1+json", config),
+        "layers": layer_descs,
+    }))
+    .unwrap();
+    files.push((
+        format!("blobs/sha256/{}", sha256_hex(&manifest)),
+        manifest.clone(),
+    ));
+    let mut mdesc = desc("application/vnd.oci.image.manifest.v1+json", &manifest);
+    if let Some(n) = name {
+        mdesc["annotations"] = serde_json::json!({
+            "io.containerd.image.name": n,
+            "org.opencontainers.image.ref.name": n.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest"),
+        });
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [mdesc]});
+    files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
+    tar_of_files(&files)
+}
+
+/// A one-file HTTP server on 127.0.0.1 serving `body` for any GET until dropped.
+pub struct HttpServer {
+    pub url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    pub fn serve(path: &str, body: Vec<u8>) -> HttpServer {
+        use std::io::{BufRead, BufReader};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}{path}", listener.local_addr().unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                loop {
+                    let mut l = String::new();
+                    if reader.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                        break;
+                    }
+                }
+                let mut conn = conn;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                if !first.starts_with("HEAD") {
+                    let _ = conn.write_all(&body);
+                }
+            }
+        });
+        HttpServer {
+            url,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
