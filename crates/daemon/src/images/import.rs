@@ -144,7 +144,7 @@ impl Daemon {
             last_tag_time: None,
         };
         let tags: Vec<_> = target.into_iter().collect();
-        self.register_image(record, &tags)?;
+        self.register_images(vec![(record, tags.clone())])?;
         let name = tags
             .first()
             .map(|t| t.familiar_string())

@@ -1,24 +1,30 @@
 //! `POST /images/load`: docker-archive and OCI-layout tars, plain or compressed.
 //!
-//! The tar is read once: every file goes into the content store's ingest area
-//! (hashed on the way), small ones are kept in memory too for the metadata.
-//! Nothing becomes visible until every image of the archive has been checked
-//! and unpacked; then blobs are committed, records written and tags moved.
+//! The tar is read once. Every file goes into the content store's ingest area
+//! (hashed on the way); small ones are kept in memory too for the metadata; and
+//! a file that looks like a layer is unpacked while it streams in, on its own
+//! thread, into a snapshot that is not visible yet. Nothing becomes visible
+//! until every image of the archive has been checked: then snapshots and blobs
+//! are committed, records written and tags moved, with one sync for all.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Component, Path};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread::JoinHandle;
 
 use berth_image::archive;
 use berth_image::config::ImageConfig;
+use berth_snapshot::Prepared;
 use berth_store::{Digest, PendingBlob};
 
-use super::store::ImageRecord;
-use super::unpack::LayerBlob;
+use super::store::{chain_ids, ImageRecord, LayerRecord};
+use super::unpack::{layer_media_type, verify_diff_id, UnpackedLayer};
 use crate::{Daemon, Error, Result};
 
 /// Files up to this size are also kept in memory (manifests, configs, indexes).
 const SMALL: u64 = 4 << 20;
+const CHUNK: usize = 256 * 1024;
 
 fn bad(e: impl std::fmt::Display) -> Error {
     Error::InvalidParameter(format!("invalid image archive: {e}"))
@@ -39,14 +45,239 @@ fn clean(path: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// Whether the first bytes of a file are those of a layer: a tar header or a
+/// gzip/zstd stream (configs and manifests are JSON).
+fn looks_like_layer(head: &[u8]) -> bool {
+    let tar = head.len() >= 263 && &head[257..262] == b"ustar";
+    tar || berth_layer::Compression::detect(head) != berth_layer::Compression::None
+}
+
+/// A layer being unpacked on its own thread while its bytes stream in.
+type Speculative = JoinHandle<std::result::Result<(berth_layer::Applied, Prepared), Error>>;
+
+/// The read side of the channel that feeds a speculative unpack.
+struct ChunkReader {
+    rx: Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// What the tar held, by cleaned path.
+#[derive(Default)]
+struct Received {
+    small: HashMap<String, Vec<u8>>,
+    blobs: HashMap<String, PendingBlob>,
+    links: HashMap<String, String>,
+    speculative: HashMap<String, Speculative>,
+}
+
+impl Received {
+    /// Follows docker ≤ 24's links from repeated layers to their first copy.
+    fn resolve(&self, p: &str) -> String {
+        let mut p = p.to_string();
+        for _ in 0..8 {
+            match self.links.get(&p) {
+                Some(t) => p = t.clone(),
+                None => break,
+            }
+        }
+        p
+    }
+}
+
 impl Daemon {
     /// Loads every image of the archive; `out` receives docker's "Loaded image" lines.
     pub fn load_images(&self, body: impl Read, out: &mut dyn FnMut(String)) -> Result<()> {
+        let mut got = Received::default();
+        let received = self.receive(body, &mut got);
+        // Collect every speculative unpack, also on failure, so none outlives the load.
+        let mut unpacked: HashMap<String, UnpackedLayer> = HashMap::new();
+        for (path, h) in got.speculative.drain() {
+            if let Ok(Ok((applied, prepared))) = h.join() {
+                unpacked.insert(
+                    path,
+                    UnpackedLayer {
+                        size: applied.size,
+                        prepared,
+                        applied: Some(applied),
+                    },
+                );
+            }
+        }
+        received?;
+
+        let get = |p: &str| got.small.get(&got.resolve(p)).cloned();
+        let plan = archive::plan_load(&get).map_err(bad)?;
+
+        // Check every image and unpack what is still missing before anything becomes visible.
+        let mut staged: HashMap<Digest, (u64, Option<Prepared>)> = HashMap::new();
+        let mut images = Vec::new();
+        for img in &plan {
+            let config_path = got.resolve(&img.config_path);
+            let config_bytes = got
+                .small
+                .get(&config_path)
+                .ok_or_else(|| bad(format!("missing config {}", img.config_path)))?;
+            let config = ImageConfig::from_slice(config_bytes).map_err(bad)?;
+            if config.rootfs.diff_ids.len() != img.layers.len() {
+                return Err(bad(format!(
+                    "image config lists {} layers but the manifest has {}",
+                    config.rootfs.diff_ids.len(),
+                    img.layers.len()
+                )));
+            }
+            let diff_ids: Vec<Digest> = config
+                .rootfs
+                .diff_ids
+                .iter()
+                .map(|d| d.parse().map_err(bad))
+                .collect::<Result<_>>()?;
+            let chains = chain_ids(diff_ids.iter());
+            let mut todo = Vec::new();
+            let mut layer_paths = Vec::new();
+            for (i, layer) in img.layers.iter().enumerate() {
+                let p = got.resolve(&layer.path);
+                let blob = got
+                    .blobs
+                    .get(&p)
+                    .ok_or_else(|| bad(format!("missing layer {}", layer.path)))?;
+                let chain = &chains[i];
+                if staged.contains_key(chain) {
+                    // an earlier image of this archive has the same layer stack
+                } else if self.snapshots.exists(chain.hex()) {
+                    staged.insert(
+                        chain.clone(),
+                        (self.known_layer_size(&diff_ids[i], chain), None),
+                    );
+                } else if let Some(u) = unpacked.remove(&p) {
+                    if let Some(applied) = &u.applied {
+                        verify_diff_id(blob.digest(), applied, &diff_ids[i])?;
+                    }
+                    staged.insert(chain.clone(), (u.size, Some(u.prepared)));
+                } else {
+                    todo.push((
+                        i,
+                        (
+                            blob.path().to_path_buf(),
+                            blob.digest().clone(),
+                            diff_ids[i].clone(),
+                        ),
+                    ));
+                }
+                layer_paths.push(p);
+            }
+            let jobs: Vec<_> = todo.iter().map(|(_, j)| j.clone()).collect();
+            for ((i, _), u) in todo.iter().zip(self.unpack_blobs(&jobs)?) {
+                staged.insert(chains[*i].clone(), (u.size, Some(u.prepared)));
+            }
+            let mut layers = Vec::new();
+            for (i, p) in layer_paths.iter().enumerate() {
+                let blob = &got.blobs[p];
+                layers.push(LayerRecord {
+                    blob: blob.digest().clone(),
+                    media_type: layer_media_type(blob.path())?.to_string(),
+                    blob_size: blob.size(),
+                    diff_id: diff_ids[i].clone(),
+                    size: staged.get(&chains[i]).map(|(s, _)| *s).unwrap_or(0),
+                });
+            }
+            images.push((config_path, layer_paths, layers, img.repo_tags.clone()));
+        }
+
+        let _w = self.lock_write();
+        for (chain, (_, prepared)) in staged {
+            if let Some(p) = prepared {
+                p.commit(chain.hex())?;
+            }
+        }
+        let mut batch = Vec::new();
+        let mut moved = Vec::new();
+        for (config_path, layer_paths, layers, tags) in images {
+            for p in layer_paths.iter().chain(std::iter::once(&config_path)) {
+                if let Some(blob) = got.blobs.remove(p) {
+                    blob.commit()?;
+                }
+            }
+            let id = Digest::of(
+                got.small
+                    .get(&config_path)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
+            );
+            {
+                let st = self.read();
+                for t in &tags {
+                    if let Some(prev) = st.refs().get(&t.to_string()).filter(|p| **p != id) {
+                        moved.push((t.familiar_string(), prev.clone()));
+                    }
+                }
+            }
+            batch.push((
+                ImageRecord {
+                    id,
+                    layers,
+                    parent: None,
+                    last_tag_time: None,
+                },
+                tags,
+            ));
+        }
+        let tags: Vec<Vec<berth_image::Reference>> = batch.iter().map(|(_, t)| t.clone()).collect();
+        let registered = self.register_images(batch)?;
+        for (name, prev) in moved {
+            // docker tells the user when a tag moves away from an image.
+            out(format!("The image {name} already exists, renaming the old one with ID {prev} to empty string"));
+        }
+        for (img, tags) in registered.iter().zip(tags) {
+            if tags.is_empty() {
+                out(format!("Loaded image ID: {}", img.id()));
+            }
+            for t in &tags {
+                out(format!("Loaded image: {}", t.familiar_string()));
+            }
+            let name = tags
+                .first()
+                .map(|t| t.familiar_string())
+                .unwrap_or_default();
+            self.events
+                .emit("image", "load", img.id().as_str(), super::attrs(&name));
+        }
+        Ok(())
+    }
+
+    /// Reads the whole tar into `got`, starting a speculative unpack for each layer-like file.
+    fn receive(&self, body: impl Read, got: &mut Received) -> Result<()> {
         let (_, reader) = berth_layer::decompress(body).map_err(bad)?;
         let mut tar = tar::Archive::new(reader);
-        let mut small: HashMap<String, Vec<u8>> = HashMap::new();
-        let mut files: HashMap<String, PendingBlob> = HashMap::new();
-        let mut links: HashMap<String, String> = HashMap::new();
         for entry in tar.entries().map_err(bad)? {
             let mut e = entry.map_err(bad)?;
             let raw = e.path().map_err(bad)?.into_owned();
@@ -58,7 +289,6 @@ impl Daemon {
             };
             let kind = e.header().entry_type();
             if kind.is_symlink() || kind.is_hard_link() {
-                // docker ≤ 24 links repeated layers to the first copy.
                 let target = e.link_name().map_err(bad)?.unwrap_or_default().into_owned();
                 let base = if kind.is_symlink() {
                     Path::new(&path)
@@ -71,7 +301,7 @@ impl Daemon {
                 let Some(t) = clean(&base) else {
                     return Err(bad(format!("link {path} points outside the archive")));
                 };
-                links.insert(path, t);
+                got.links.insert(path, t);
                 continue;
             }
             if !kind.is_file() {
@@ -82,115 +312,50 @@ impl Daemon {
             if size <= SMALL {
                 let mut buf = Vec::with_capacity(size as usize);
                 e.read_to_end(&mut buf).map_err(bad)?;
-                std::io::Write::write_all(&mut w, &buf).map_err(Error::io("ingest"))?;
-                small.insert(path.clone(), buf);
+                w.write_all(&buf).map_err(Error::io("ingest"))?;
+                got.small.insert(path.clone(), buf);
             } else {
-                std::io::copy(&mut e, &mut w).map_err(bad)?;
+                let mut head = vec![0u8; 512];
+                let n = read_full(&mut e, &mut head).map_err(bad)?;
+                head.truncate(n);
+                if looks_like_layer(&head) {
+                    let (tx, rx) = sync_channel::<Vec<u8>>(16);
+                    let prepared = self.snapshots.prepare()?;
+                    let h = std::thread::spawn(move || {
+                        let reader = ChunkReader {
+                            rx,
+                            cur: Vec::new(),
+                            pos: 0,
+                        };
+                        let applied = berth_layer::apply(reader, prepared.path())?;
+                        Ok((applied, prepared))
+                    });
+                    w.write_all(&head).map_err(Error::io("ingest"))?;
+                    // If the unpack gave up (not a layer after all), keep storing the blob.
+                    let mut feeding = tx.send(head).is_ok();
+                    loop {
+                        let mut chunk = vec![0u8; CHUNK];
+                        let n = read_full(&mut e, &mut chunk).map_err(bad)?;
+                        if n == 0 {
+                            break;
+                        }
+                        chunk.truncate(n);
+                        w.write_all(&chunk).map_err(Error::io("ingest"))?;
+                        if feeding {
+                            feeding = tx.send(chunk).is_ok();
+                        }
+                    }
+                    drop(tx);
+                    got.speculative.insert(path.clone(), h);
+                } else {
+                    w.write_all(&head).map_err(Error::io("ingest"))?;
+                    std::io::copy(&mut e, &mut w).map_err(bad)?;
+                }
             }
-            files.insert(path, w.finish()?);
+            got.blobs.insert(path, w.finish()?);
         }
         // Drain the trailer so a truncated archive fails here, not silently.
         std::io::copy(&mut tar.into_inner(), &mut std::io::sink()).map_err(bad)?;
-
-        let resolve = |p: &str| -> String {
-            let mut p = p.to_string();
-            for _ in 0..8 {
-                match links.get(&p) {
-                    Some(t) => p = t.clone(),
-                    None => break,
-                }
-            }
-            p
-        };
-        let get = |p: &str| small.get(&resolve(p)).cloned();
-        let plan = archive::plan_load(&get).map_err(bad)?;
-
-        // Check and unpack every image before anything becomes visible.
-        let mut ready = Vec::new();
-        for img in &plan {
-            let config_path = resolve(&img.config_path);
-            let config_bytes = small
-                .get(&config_path)
-                .ok_or_else(|| bad(format!("missing config {}", img.config_path)))?;
-            let config = ImageConfig::from_slice(config_bytes).map_err(bad)?;
-            if config.rootfs.diff_ids.len() != img.layers.len() {
-                return Err(bad(format!(
-                    "image config lists {} layers but the manifest has {}",
-                    config.rootfs.diff_ids.len(),
-                    img.layers.len()
-                )));
-            }
-            let mut layers = Vec::new();
-            for (layer, diff_id) in img.layers.iter().zip(&config.rootfs.diff_ids) {
-                let p = resolve(&layer.path);
-                let blob = files
-                    .get(&p)
-                    .ok_or_else(|| bad(format!("missing layer {}", layer.path)))?;
-                let diff_id: Digest = diff_id.parse().map_err(bad)?;
-                layers.push(LayerBlob {
-                    path: blob.path().to_path_buf(),
-                    digest: blob.digest().clone(),
-                    size: blob.size(),
-                    diff_id,
-                });
-            }
-            let records = self.unpack_layers(&layers)?;
-            let paths: Vec<String> = img.layers.iter().map(|l| resolve(&l.path)).collect();
-            ready.push((config_path, paths, records, img.repo_tags.clone()));
-        }
-
-        let _w = self.lock_write();
-        for (config_path, layer_paths, layers, tags) in ready {
-            for p in layer_paths.iter().chain(std::iter::once(&config_path)) {
-                if let Some(blob) = files.remove(p) {
-                    blob.commit()?;
-                }
-            }
-            let id = Digest::of(
-                small
-                    .get(&config_path)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default(),
-            );
-            let record = ImageRecord {
-                id: id.clone(),
-                layers,
-                parent: None,
-                last_tag_time: None,
-            };
-            let old: Vec<(String, Option<Digest>)> = {
-                let st = self.read();
-                tags.iter()
-                    .map(|t| (t.familiar_string(), st.refs().get(&t.to_string()).cloned()))
-                    .collect()
-            };
-            self.register_image(record, &tags)?;
-            for (name, previous) in old {
-                if let Some(prev) = previous.filter(|p| *p != id) {
-                    // docker tells the user when a tag moves away from an image.
-                    out(format!(
-                        "The image {name} already exists, renaming the old one with ID {prev} to empty string"
-                    ));
-                }
-            }
-            if tags.is_empty() {
-                out(format!("Loaded image ID: {id}"));
-            }
-            for t in &tags {
-                out(format!("Loaded image: {}", t.familiar_string()));
-            }
-            self.events.emit(
-                "image",
-                "load",
-                id.as_str(),
-                super::attrs(
-                    &tags
-                        .first()
-                        .map(|t| t.familiar_string())
-                        .unwrap_or_default(),
-                ),
-            );
-        }
         Ok(())
     }
 }

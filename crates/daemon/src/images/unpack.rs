@@ -1,4 +1,5 @@
-//! Layers into snapshots: shared by load, import and (later) pull.
+//! Layers into snapshots, and new images into the metadata: shared by load and
+//! import (and, later, pull).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -6,20 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use berth_image::Reference;
 use berth_layer::Compression;
+use berth_snapshot::Prepared;
 use berth_store::Digest;
 
-use super::store::{chain_ids, Image, ImageRecord, LayerRecord};
+use super::store::{Image, ImageRecord};
 use crate::{Daemon, Error, Result};
-
-/// A layer blob already on disk (committed or pending), to be unpacked.
-pub(crate) struct LayerBlob {
-    pub path: PathBuf,
-    pub digest: Digest,
-    pub size: u64,
-    /// The diff id the image config promises for this layer.
-    pub diff_id: Digest,
-}
 
 const READ_BUF: usize = 1 << 20;
 
@@ -39,81 +33,84 @@ pub(crate) fn media_type_of(c: Compression) -> &'static str {
     }
 }
 
+/// A layer unpacked into a snapshot that is not visible yet.
+pub(crate) struct UnpackedLayer {
+    pub size: u64,
+    pub prepared: Prepared,
+    /// What the unpack computed, when its diff id is still to be checked.
+    pub applied: Option<berth_layer::Applied>,
+}
+
+/// Checks that what a layer unpacked to is what the image config promised.
+pub(crate) fn verify_diff_id(
+    blob: &Digest,
+    applied: &berth_layer::Applied,
+    expected: &Digest,
+) -> Result<()> {
+    if applied.diff_id != expected.as_str() {
+        return Err(Error::InvalidParameter(format!(
+            "layer {blob} does not match the image config: its content is {}, the config says {expected}",
+            applied.diff_id
+        )));
+    }
+    Ok(())
+}
+
 impl Daemon {
-    /// Unpacks each layer whose snapshot is missing (several at once) and
-    /// verifies its diff id; returns the layer records in order.
-    pub(crate) fn unpack_layers(&self, layers: &[LayerBlob]) -> Result<Vec<LayerRecord>> {
-        let chains = chain_ids(layers.iter().map(|l| &l.diff_id));
-        let mut sizes: Vec<Option<u64>> = chains
-            .iter()
-            .zip(layers)
-            .map(|(c, l)| {
-                self.snapshots
-                    .exists(c.hex())
-                    .then(|| self.known_layer_size(&l.diff_id, c))
-            })
-            .collect();
-        let todo: Vec<usize> = (0..layers.len()).filter(|&i| sizes[i].is_none()).collect();
+    /// Unpacks layer blobs (several at once) into prepared snapshots, verifying
+    /// each diff id; `jobs` are (blob file, blob digest, expected diff id).
+    pub(crate) fn unpack_blobs(
+        &self,
+        jobs: &[(PathBuf, Digest, Digest)],
+    ) -> Result<Vec<UnpackedLayer>> {
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::new());
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
             .clamp(1, 4)
-            .min(todo.len());
+            .min(jobs.len());
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = todo.get(k) else { break };
-                    let r = self.unpack_one(&layers[i], &chains[i]);
+                    let Some((path, blob, diff_id)) = jobs.get(k) else {
+                        break;
+                    };
+                    let r = self.unpack_file(path, blob, diff_id);
                     let failed = r.is_err();
                     results
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push((i, r));
+                        .push((k, r));
                     if failed {
                         // Stop handing out work; the others finish their current layer.
-                        next.store(todo.len(), Ordering::Relaxed);
+                        next.store(jobs.len(), Ordering::Relaxed);
                     }
                 });
             }
         });
-        for (i, r) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            sizes[i] = Some(r?);
-        }
-        layers
-            .iter()
-            .zip(sizes)
-            .map(|(l, size)| {
-                Ok(LayerRecord {
-                    blob: l.digest.clone(),
-                    media_type: layer_media_type(&l.path)?.to_string(),
-                    blob_size: l.size,
-                    diff_id: l.diff_id.clone(),
-                    size: size.unwrap_or(0),
-                })
-            })
-            .collect()
+        let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        results.sort_by_key(|(k, _)| *k);
+        results.into_iter().map(|(_, r)| r).collect()
     }
 
-    fn unpack_one(&self, layer: &LayerBlob, chain: &Digest) -> Result<u64> {
-        let file = File::open(&layer.path).map_err(Error::io("layer blob"))?;
+    fn unpack_file(&self, path: &Path, blob: &Digest, diff_id: &Digest) -> Result<UnpackedLayer> {
+        let file = File::open(path).map_err(Error::io("layer blob"))?;
         let prepared = self.snapshots.prepare()?;
         let applied =
             berth_layer::apply(BufReader::with_capacity(READ_BUF, file), prepared.path())?;
-        if applied.diff_id != layer.diff_id.as_str() {
-            return Err(Error::InvalidParameter(format!(
-                "layer {} does not match the image config: its content is {}, the config says {}",
-                layer.digest, applied.diff_id, layer.diff_id
-            )));
-        }
-        prepared.commit(chain.hex())?;
-        Ok(applied.size)
+        verify_diff_id(blob, &applied, diff_id)?;
+        Ok(UnpackedLayer {
+            size: applied.size,
+            prepared,
+            applied: None,
+        })
     }
 
-    /// The size of a layer already unpacked: from an image that has it, else measured.
-    fn known_layer_size(&self, diff_id: &Digest, chain: &Digest) -> u64 {
+    /// The size of a layer already unpacked under `chain`: from an image that
+    /// has it, else measured.
+    pub(crate) fn known_layer_size(&self, diff_id: &Digest, chain: &Digest) -> u64 {
         let st = self.read();
         st.images
             .values()
@@ -123,25 +120,35 @@ impl Daemon {
             .unwrap_or_else(|| dir_size(&self.snapshots.path(chain.hex())))
     }
 
-    /// Makes a new image visible: syncs what it references, writes its record,
-    /// then points `tags` at it. Caller holds the write lock.
-    pub(crate) fn register_image(
+    /// Makes new images visible: one sync of everything they reference, their
+    /// records, then one write of the references pointing `tags` at them.
+    /// Caller holds the write lock.
+    pub(crate) fn register_images(
         &self,
-        record: ImageRecord,
-        tags: &[berth_image::Reference],
-    ) -> Result<Arc<Image>> {
+        images: Vec<(ImageRecord, Vec<Reference>)>,
+    ) -> Result<Vec<Arc<Image>>> {
         self.content.sync()?;
-        self.image_store.write_record(&record)?;
-        let img = Arc::new(super::store::image_from_record(&self.content, record)?);
-        self.state
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .images
-            .insert(img.id().clone(), img.clone());
-        for t in tags {
-            self.set_ref(t, img.id())?;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let mut out = Vec::new();
+        let mut refs = self.read().refs().clone();
+        for (mut record, tags) in images {
+            if !tags.is_empty() {
+                record.last_tag_time = Some(now.clone());
+            }
+            self.image_store.write_record(&record)?;
+            let img = Arc::new(super::store::image_from_record(&self.content, record)?);
+            for t in &tags {
+                refs.insert(t.to_string(), img.id().clone());
+            }
+            out.push(img);
         }
-        Ok(img)
+        self.image_store.write_refs(&refs)?;
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        for img in &out {
+            st.images.insert(img.id().clone(), img.clone());
+        }
+        st.set_refs(refs);
+        Ok(out)
     }
 }
 
