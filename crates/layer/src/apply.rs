@@ -176,6 +176,15 @@ fn header_err(path: &str) -> impl FnOnce(io::Error) -> LayerError + '_ {
     }
 }
 
+/// A numeric header field as Go's archive/tar (and so dockerd) reads it: a field
+/// of only NULs and spaces is 0 rather than an error.
+fn lenient(field: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
+    match parsed {
+        Err(_) if field.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        other => other,
+    }
+}
+
 fn id_from(raw: u64, path: &str) -> Result<u32, LayerError> {
     // u32::MAX is -1 for chown ("leave unchanged"): refuse it too.
     u32::try_from(raw)
@@ -680,11 +689,19 @@ impl Applier {
 /// Reads owner, mode, times and PAX xattrs of an entry.
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, epath: &str) -> Result<Meta, LayerError> {
     let h = entry.header();
-    let mode = h.mode().map_err(header_err(epath))? & 0o7777;
+    let old = h.as_old();
+    let mode =
+        lenient(&old.mode, h.mode().map(u64::from)).map_err(header_err(epath))? as u32 & 0o7777;
     // PAX uid/gid were already folded into the header by the tar crate.
-    let uid = Uid::from_raw(id_from(h.uid().map_err(header_err(epath))?, epath)?);
-    let gid = Gid::from_raw(id_from(h.gid().map_err(header_err(epath))?, epath)?);
-    let secs = h.mtime().map_err(header_err(epath))?;
+    let uid = Uid::from_raw(id_from(
+        lenient(&old.uid, h.uid()).map_err(header_err(epath))?,
+        epath,
+    )?);
+    let gid = Gid::from_raw(id_from(
+        lenient(&old.gid, h.gid()).map_err(header_err(epath))?,
+        epath,
+    )?);
+    let secs = lenient(&old.mtime, h.mtime()).map_err(header_err(epath))?;
     let mut mtime = Timespec {
         tv_sec: i64::try_from(secs).unwrap_or(i64::MAX),
         tv_nsec: 0,
@@ -745,6 +762,20 @@ fn set_opaque(fd: BorrowedFd<'_>, epath: &str) -> Result<(), LayerError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn empty_numeric_header_fields_read_as_zero() {
+        assert_eq!(
+            super::lenient(&[0; 8], Err(std::io::Error::other("x"))).unwrap(),
+            0
+        );
+        assert_eq!(
+            super::lenient(b"       \0", Err(std::io::Error::other("x"))).unwrap(),
+            0
+        );
+        assert!(super::lenient(b"zz     \0", Err(std::io::Error::other("x"))).is_err());
+        assert_eq!(super::lenient(b"0000017\0", Ok(15)).unwrap(), 15);
+    }
+
     use std::io::Write as _;
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     use std::path::PathBuf;

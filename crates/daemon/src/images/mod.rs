@@ -52,7 +52,13 @@ impl Daemon {
         let labels = filters.get("label").cloned().unwrap_or_default();
         let patterns = filters.get("reference").cloned().unwrap_or_default();
         let mut out = Vec::new();
-        for img in st.images.values() {
+        let mut images: Vec<&Arc<Image>> = st.images.values().collect();
+        images.sort_by(|a, b| {
+            b.created_ns
+                .cmp(&a.created_ns)
+                .then_with(|| a.id().cmp(b.id()))
+        });
+        for img in images {
             let (mut tags, mut digests) = st.repo_tags_digests(img.id());
             let untagged = tags.is_empty() && digests.is_empty();
             if let Some(d) = dangling {
@@ -64,7 +70,9 @@ impl Daemon {
             if !all && untagged && dangling.is_none() && !st.children(img.id()).is_empty() {
                 continue;
             }
-            if before.is_some_and(|t| img.created >= t) || since.is_some_and(|t| img.created <= t) {
+            if before.is_some_and(|t| img.created_ns >= t)
+                || since.is_some_and(|t| img.created_ns <= t)
+            {
                 continue;
             }
             if !labels.iter().all(|l| label_matches(img_labels(img), l)) {
@@ -85,7 +93,6 @@ impl Daemon {
             }
             out.push(self.summary(img, tags, digests));
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
     }
 
@@ -265,6 +272,7 @@ impl Daemon {
                         record,
                         config: img.config.clone(),
                         created: img.created,
+                        created_ns: img.created_ns,
                     }),
                 );
             }
@@ -431,7 +439,8 @@ impl Daemon {
             if !self.read().images.contains_key(&id) || !self.read().children(&id).is_empty() {
                 continue;
             }
-            for r in self.read().refs_of(&id) {
+            let refs = self.read().refs_of(&id);
+            for r in refs {
                 self.remove_ref(&r.to_string())?;
                 deleted.push(ImageDeleteItem::Untagged(r.familiar_string()));
             }
@@ -582,7 +591,7 @@ fn bool_filter(filters: &ImageFilters, key: &str) -> Result<Option<bool>> {
 /// The creation time of the image a `before=`/`since=` filter names.
 fn created_of(st: &State, values: &[String]) -> Result<i64> {
     let name = values.last().map(String::as_str).unwrap_or_default();
-    Ok(st.resolve(name)?.created)
+    Ok(st.resolve(name)?.created_ns)
 }
 
 /// `until=`: a unix timestamp, an RFC 3339 time, or a Go duration ago (`10m`, `24h`).

@@ -48,6 +48,8 @@ pub struct Image {
     pub config: ImageConfig,
     /// Seconds since the epoch of `config.created` (0 when absent).
     pub created: i64,
+    /// The same in nanoseconds, for comparisons within a second (`before=`, `since=`).
+    pub created_ns: i64,
 }
 
 impl Image {
@@ -261,16 +263,17 @@ pub fn image_from_record(content: &ContentStore, record: ImageRecord) -> Result<
     let bytes = content.read(&record.id)?;
     let config: ImageConfig = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Internal(format!("config {} of image: {e}", record.id)))?;
-    let created = config
+    let created_ns = config
         .created
         .as_deref()
         .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .map(|t| t.timestamp())
+        .and_then(|t| t.timestamp_nanos_opt())
         .unwrap_or(0);
     Ok(Image {
         record,
         config,
-        created,
+        created: created_ns.div_euclid(1_000_000_000),
+        created_ns,
     })
 }
 
