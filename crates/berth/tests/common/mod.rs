@@ -254,7 +254,13 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn run(mut c: Command, stdin: Option<&[u8]>) -> Run {
     use std::io::Read;
-    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let what = format!("{c:?}");
     let mut child = c.spawn().expect("spawn");
     if let Some(data) = stdin {
@@ -288,7 +294,11 @@ fn run(mut c: Command, stdin: Option<&[u8]>) -> Run {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    Run::from(Output { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() })
+    Run::from(Output {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    })
 }
 
 impl Drop for TestDaemon {
@@ -306,6 +316,8 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_size(0);
         h.set_mtime(1_700_000_000);
         b.append_data(&mut h, p, std::io::empty()).unwrap();
