@@ -252,7 +252,7 @@ fn unsafe_kill(pid: i32, sig: i32) {
 /// No command of these tests takes this long; a hang fails the test instead of the suite.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn run(mut c: Command, stdin: Option<&[u8]>) -> Run {
+pub fn run(mut c: Command, stdin: Option<&[u8]>) -> Run {
     use std::io::Read;
     c.stdin(if stdin.is_some() {
         Stdio::piped()
