@@ -149,8 +149,12 @@ fn parent_dir_entries_are_refused() {
 fn symlink_escape_is_refused_or_contained() {
     let d = daemon_with_an_image();
     let before = snapshot(&d);
-    let outside = outside_target("symlink");
-    std::fs::create_dir(&outside).unwrap();
+    // An existing directory outside, removed even when the test fails.
+    let guard = tempfile::Builder::new()
+        .prefix("berth-escape-symlink.")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let outside = guard.path().to_path_buf();
     let target = outside.display().to_string();
     let rel = format!("../../../../../../../../../../..{target}");
     for link in [target.as_str(), rel.as_str()] {
@@ -170,7 +174,6 @@ fn symlink_escape_is_refused_or_contained() {
         assert_unchanged(&d, &before, &[]);
     }
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
-    std::fs::remove_dir(&outside).unwrap();
 }
 
 #[test]
