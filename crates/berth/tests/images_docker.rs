@@ -886,3 +886,60 @@ fn import_tar_with_empty_numeric_header_fields() {
     let id = d.import_tar(&tar, &[], "emptyuid:1");
     assert_eq!(inspect(&d, "emptyuid:1", "{{.Id}}"), id);
 }
+
+#[test]
+fn shared_layers_are_freed_only_with_their_last_image() {
+    let d = TestDaemon::start();
+    let tar = small_rootfs_tar("shared");
+    let diff = sha256_hex(&tar);
+    let a = d.import_tar(&tar, &["-c", "ENV WHO=a"], "share/a:1");
+    let b = d.import_tar(&tar, &["-c", "ENV WHO=b"], "share/b:1");
+    assert_ne!(a, b, "different configs, different images");
+    let layer_blob = format!("content/blobs/sha256/{diff}");
+    let has = |d: &TestDaemon, p: &str| d.store_listing().iter().any(|x| x == p);
+    assert!(has(&d, &layer_blob));
+
+    d.docker(&["rmi", "share/a:1"]).ok();
+    assert!(has(&d, &layer_blob), "the layer is still used by share/b");
+    assert!(
+        !has(&d, &format!("content/blobs/sha256/{}", &a[7..])),
+        "a's config is gone"
+    );
+    // The survivor is whole: it saves and loads back.
+    let (code, ar) = d.docker_raw(&["save", "share/b:1"]);
+    assert_eq!(code, 0);
+    d.docker(&["rmi", "share/b:1"]).ok();
+    let left: Vec<String> = d
+        .store_listing()
+        .into_iter()
+        .filter(|p| {
+            p.starts_with("content/blobs/sha256/")
+                || (p.starts_with("snapshots/")
+                    && p.matches('/').count() == 1
+                    && p != "snapshots/.tmp")
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "everything freed with the last image: {left:?}"
+    );
+    assert_eq!(
+        d.docker_in(&["load"], Some(&ar)).ok(),
+        "Loaded image: share/b:1\n"
+    );
+    assert_eq!(inspect(&d, "share/b:1", "{{.Config.Env}}"), "[WHO=b]");
+}
+
+#[test]
+fn import_with_platform() {
+    let d = TestDaemon::start();
+    d.import_tar(
+        &small_rootfs_tar("arm"),
+        &["--platform", "linux/arm64"],
+        "arm:1",
+    );
+    assert_eq!(
+        inspect(&d, "arm:1", "{{.Os}}/{{.Architecture}}"),
+        "linux/arm64"
+    );
+}
