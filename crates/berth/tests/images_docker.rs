@@ -302,17 +302,7 @@ fn check_before_since(d: &TestDaemon) {
 
 #[test]
 fn images_before_and_since_filters() {
-    let d = TestDaemon::start();
-    d.import_tar(&small_rootfs_tar("1"), &[], "first:1");
-    // A second apart, so even a seconds-granular comparison must order them.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    d.import_tar(&small_rootfs_tar("2"), &[], "second:1");
-    check_before_since(&d);
-}
-
-#[test]
-#[ignore = "daemon bug: before=/since= compare creation times in whole seconds; dockerd compares full time.Time (ns)"]
-fn images_before_and_since_within_one_second() {
+    // Imported within the same second: dockerd orders by full timestamps.
     let d = TestDaemon::start();
     d.import_tar(&small_rootfs_tar("1"), &[], "first:1");
     d.import_tar(&small_rootfs_tar("2"), &[], "second:1");
@@ -485,7 +475,6 @@ fn image_prune_dangling_and_all() {
 }
 
 #[test]
-#[ignore = "daemon bug: prune_images holds a state read guard across remove_ref (for r in self.read().refs_of(..)), so prune -a of a tagged image deadlocks"]
 fn image_prune_all_removes_tagged_images() {
     let d = TestDaemon::start();
     let keep = d.import_tar(&small_rootfs_tar("keep"), &[], "keep:1");
@@ -872,7 +861,6 @@ fn unknown_images_give_docker_errors() {
 }
 
 #[test]
-#[ignore = "daemon bug: tar headers with empty uid/gid fields are refused (`numeric field was not a number`); Go's archive/tar, so dockerd, reads them as 0"]
 fn import_tar_with_empty_numeric_header_fields() {
     let d = TestDaemon::start();
     let mut b = tar::Builder::new(Vec::new());
