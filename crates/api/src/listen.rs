@@ -46,7 +46,7 @@ pub async fn serve(
         async move {
             let mut resp = match version::negotiate(req) {
                 Ok(req) => router.oneshot(req).await?,
-                Err(resp) => resp,
+                Err(e) => axum::response::IntoResponse::into_response(e),
             };
             version::stamp(&mut resp);
             Ok::<_, std::convert::Infallible>(resp)

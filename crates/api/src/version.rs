@@ -3,7 +3,6 @@
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, Uri};
-use axum::response::IntoResponse;
 use berth_api_types::{API_VERSION, MIN_API_VERSION};
 
 use crate::error::ApiError;
@@ -28,7 +27,7 @@ fn min() -> ApiVersion {
 }
 
 /// Strips the version prefix into an extension; answers out-of-range versions as dockerd does.
-pub fn negotiate(mut req: Request<Body>) -> Result<Request<Body>, Response<Body>> {
+pub fn negotiate(mut req: Request<Body>) -> Result<Request<Body>, ApiError> {
     let path = req.uri().path();
     let mut version = max();
     if let Some(rest) = path.strip_prefix("/v") {
@@ -37,14 +36,12 @@ pub fn negotiate(mut req: Request<Body>) -> Result<Request<Body>, Response<Body>
             if parsed > max() {
                 return Err(ApiError::bad_request(format!(
                     "client version {v} is too new. Maximum supported API version is {API_VERSION}"
-                ))
-                .into_response());
+                )));
             }
             if parsed < min() {
                 return Err(ApiError::bad_request(format!(
                     "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
-                ))
-                .into_response());
+                )));
             }
             version = parsed;
             let new = match req.uri().query() {
@@ -95,7 +92,7 @@ mod tests {
     fn out_of_range_versions() {
         for v in ["/v1.51/_ping", "/v1.12/_ping", "/v2.0/_ping"] {
             let req = Request::builder().uri(v).body(Body::empty()).unwrap();
-            assert_eq!(negotiate(req).unwrap_err().status(), 400);
+            assert_eq!(negotiate(req).unwrap_err().status, 400);
         }
         let req = Request::builder()
             .uri("/_ping")
