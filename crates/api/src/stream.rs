@@ -3,7 +3,6 @@
 use std::io::{self, Write};
 
 use axum::body::Body;
-use berth_api_types::JsonMessage;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -107,13 +106,6 @@ impl BodyWriter {
     pub fn fail(mut self, e: impl std::fmt::Display) {
         self.buf.clear();
         let _ = self.tx.blocking_send(Err(io::Error::other(e.to_string())));
-    }
-
-    /// Writes one JSON message line and flushes it to the client at once.
-    pub fn message(&mut self, m: &JsonMessage) -> io::Result<()> {
-        serde_json::to_writer(&mut *self, m).map_err(io::Error::other)?;
-        self.write_all(b"\r\n")?;
-        self.flush()
     }
 }
 

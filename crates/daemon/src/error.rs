@@ -13,7 +13,7 @@ pub enum Error {
     #[error(transparent)]
     Snapshot(#[from] berth_snapshot::SnapshotError),
     #[error(transparent)]
-    Layer(#[from] berth_layer::LayerError),
+    Layer(berth_layer::LayerError),
     #[error("{0}")]
     Internal(String),
 }
@@ -24,6 +24,17 @@ impl Error {
     }
     pub fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
         move |e| Error::Internal(format!("{what}: {e}"))
+    }
+}
+
+/// A truncated tar gets dockerd's terse text (the detail goes to the log).
+impl From<berth_layer::LayerError> for Error {
+    fn from(e: berth_layer::LayerError) -> Error {
+        if e.is_truncated() {
+            tracing::warn!(error = %e, "truncated layer");
+            return Error::InvalidParameter("unexpected EOF".into());
+        }
+        Error::Layer(e)
     }
 }
 

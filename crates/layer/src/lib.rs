@@ -157,6 +157,26 @@ pub enum LayerError {
     Write(#[source] io::Error),
 }
 
+impl LayerError {
+    /// Whether the stream simply ended too early (a truncated tar or compressed stream).
+    pub fn is_truncated(&self) -> bool {
+        match self {
+            LayerError::Truncated { .. } => true,
+            LayerError::Read { source, .. } => is_unexpected_eof(source),
+            _ => false,
+        }
+    }
+}
+
+/// Whether an I/O error means "the stream ended too early", however the tar,
+/// gzip or zstd reader worded it.
+pub fn is_unexpected_eof(e: &io::Error) -> bool {
+    let text = e.to_string();
+    e.kind() == io::ErrorKind::UnexpectedEof
+        || text.contains("failed to read entire block")
+        || text.contains("unexpected EOF")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,30 +124,63 @@ async fn save(s: AppState, names: Vec<String>) -> ApiResult<Response> {
     Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
 
-/// Runs `job` with a JSON-message writer; its error becomes the stream's last message.
-fn message_stream<F>(job: F) -> Response
-where
-    F: FnOnce(&mut BodyWriter) -> Result<(), berth_daemon::Error> + Send + 'static,
-{
-    let (mut w, body) = BodyWriter::new();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = job(&mut w) {
-            let _ = w.message(&JsonMessage::error(e.to_string()));
-        }
-    });
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// What a job running behind a JSON-message stream reports.
+enum Report {
+    Message(JsonMessage),
+    Done(Result<(), berth_daemon::Error>),
 }
 
-pub async fn load(State(s): State<AppState>, Query(q): Q, body: Body) -> ApiResult<Response> {
-    let quiet = truthy(q.get("quiet"));
+/// Runs `job` on a blocking thread, streaming the messages it emits. As dockerd
+/// does, a job that fails before its first message gets a plain HTTP error;
+/// a later failure becomes the stream's last message.
+async fn message_stream<F>(job: F) -> ApiResult<Response>
+where
+    F: FnOnce(&mut dyn FnMut(JsonMessage)) -> Result<(), berth_daemon::Error> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Report>(16);
+    tokio::task::spawn_blocking(move || {
+        let result = job(&mut |m| {
+            let _ = tx.blocking_send(Report::Message(m));
+        });
+        let _ = tx.blocking_send(Report::Done(result));
+    });
+    let first = match rx.recv().await {
+        Some(Report::Done(Err(e))) => return Err(e.into()),
+        other => other,
+    };
+    let reports = futures_util::stream::unfold((first, rx), |(pending, mut rx)| async move {
+        let report = match pending {
+            Some(r) => r,
+            None => rx.recv().await?,
+        };
+        let msg = match report {
+            Report::Message(m) => m,
+            Report::Done(Ok(())) => return None,
+            Report::Done(Err(e)) => JsonMessage::error(e.to_string()),
+        };
+        let mut line = serde_json::to_vec(&msg).unwrap_or_default();
+        line.extend_from_slice(b"\r\n");
+        Some((
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line)),
+            (None, rx),
+        ))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(reports),
+    )
+        .into_response())
+}
+
+pub async fn load(State(s): State<AppState>, body: Body) -> ApiResult<Response> {
     let d = s.daemon.clone();
     let reader = body_reader(body);
-    let _ = quiet;
-    Ok(message_stream(move |w| {
+    message_stream(move |emit| {
         d.load_images(reader, &mut |line: String| {
-            let _ = w.message(&JsonMessage::stream(format!("{line}\n")));
+            emit(JsonMessage::stream(format!("{line}\n")))
         })
-    }))
+    })
+    .await
 }
 
 pub async fn create(
@@ -193,9 +226,10 @@ pub async fn create(
     } else {
         Box::new(crate::fetch::fetch(&src).await?)
     };
-    Ok(message_stream(move |w| {
+    message_stream(move |emit| {
         let id = d.import_image(reader, &opts)?;
-        let _ = w.message(&JsonMessage::status(id.to_string()));
+        emit(JsonMessage::status(id.to_string()));
         Ok(())
-    }))
+    })
+    .await
 }

@@ -30,6 +30,14 @@ fn bad(e: impl std::fmt::Display) -> Error {
     Error::InvalidParameter(format!("invalid image archive: {e}"))
 }
 
+/// A read error of the archive stream: dockerd's `unexpected EOF` when it was cut short.
+fn read_err(e: std::io::Error) -> Error {
+    if berth_layer::is_unexpected_eof(&e) {
+        return Error::InvalidParameter("unexpected EOF".into());
+    }
+    bad(e)
+}
+
 /// `a/./b/../c` → `a/c`; `None` for paths that climb out of the archive.
 fn clean(path: &Path) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
@@ -279,7 +287,7 @@ impl Daemon {
         let (_, reader) = berth_layer::decompress(body).map_err(bad)?;
         let mut tar = tar::Archive::new(reader);
         for entry in tar.entries().map_err(bad)? {
-            let mut e = entry.map_err(bad)?;
+            let mut e = entry.map_err(read_err)?;
             let raw = e.path().map_err(bad)?.into_owned();
             let Some(path) = clean(&raw) else {
                 return Err(bad(format!(
@@ -311,12 +319,12 @@ impl Daemon {
             let mut w = self.content.writer()?;
             if size <= SMALL {
                 let mut buf = Vec::with_capacity(size as usize);
-                e.read_to_end(&mut buf).map_err(bad)?;
+                e.read_to_end(&mut buf).map_err(read_err)?;
                 w.write_all(&buf).map_err(Error::io("ingest"))?;
                 got.small.insert(path.clone(), buf);
             } else {
                 let mut head = vec![0u8; 512];
-                let n = read_full(&mut e, &mut head).map_err(bad)?;
+                let n = read_full(&mut e, &mut head).map_err(read_err)?;
                 head.truncate(n);
                 if looks_like_layer(&head) {
                     let (tx, rx) = sync_channel::<Vec<u8>>(16);
@@ -335,7 +343,7 @@ impl Daemon {
                     let mut feeding = tx.send(head).is_ok();
                     loop {
                         let mut chunk = vec![0u8; CHUNK];
-                        let n = read_full(&mut e, &mut chunk).map_err(bad)?;
+                        let n = read_full(&mut e, &mut chunk).map_err(read_err)?;
                         if n == 0 {
                             break;
                         }
@@ -349,13 +357,13 @@ impl Daemon {
                     got.speculative.insert(path.clone(), h);
                 } else {
                     w.write_all(&head).map_err(Error::io("ingest"))?;
-                    std::io::copy(&mut e, &mut w).map_err(bad)?;
+                    std::io::copy(&mut e, &mut w).map_err(read_err)?;
                 }
             }
             got.blobs.insert(path, w.finish()?);
         }
         // Drain the trailer so a truncated archive fails here, not silently.
-        std::io::copy(&mut tar.into_inner(), &mut std::io::sink()).map_err(bad)?;
+        std::io::copy(&mut tar.into_inner(), &mut std::io::sink()).map_err(read_err)?;
         Ok(())
     }
 }
