@@ -126,7 +126,7 @@ async fn save(s: AppState, names: Vec<String>) -> ApiResult<Response> {
 
 /// What a job running behind a JSON-message stream reports.
 enum Report {
-    Message(JsonMessage),
+    Message(Box<JsonMessage>),
     Done(Result<(), berth_daemon::Error>),
 }
 
@@ -140,7 +140,7 @@ where
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Report>(16);
     tokio::task::spawn_blocking(move || {
         let result = job(&mut |m| {
-            let _ = tx.blocking_send(Report::Message(m));
+            let _ = tx.blocking_send(Report::Message(Box::new(m)));
         });
         let _ = tx.blocking_send(Report::Done(result));
     });
@@ -154,7 +154,7 @@ where
             None => rx.recv().await?,
         };
         let msg = match report {
-            Report::Message(m) => m,
+            Report::Message(m) => *m,
             Report::Done(Ok(())) => return None,
             Report::Done(Err(e)) => JsonMessage::error(e.to_string()),
         };
