@@ -53,8 +53,8 @@ pub struct ImageConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct GraphDriver {
-    pub name: String,
     pub data: BTreeMap<String, String>,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -279,6 +279,8 @@ impl Applier {
                 self.create_at(parent_fd, name, &epath, "creating symlink", |p, n| {
                     fs::symlinkat(target.as_slice(), p, n)
                 })?;
+                // docker's layer size counts a symlink as lstat does: its target's length
+                self.size += target.len() as u64;
                 self.set_meta_at(parent_fd, name, &meta, &epath, true)?;
             }
             EntryType::Link => {
@@ -917,7 +919,8 @@ mod tests {
         let bytes = tar.finish();
         let applied = apply(&bytes[..], &sb.target).unwrap();
         assert_eq!(applied.diff_id, sha256(&bytes));
-        assert_eq!(applied.size, 10);
+        // 10 bytes of file data and a 7-character symlink target
+        assert_eq!(applied.size, 17);
 
         let t = &sb.target;
         let etc = std::fs::symlink_metadata(t.join("etc")).unwrap();
@@ -1248,7 +1251,7 @@ mod tests {
             let sb = Sandbox::new();
             let applied = apply(&bytes[..], &sb.target).unwrap();
             assert_eq!(std::fs::read(sb.target.join("d/f")).unwrap().len(), 300_000);
-            assert_eq!(applied.size, 300_000);
+            assert_eq!(applied.size, 300_001); // the file and a 1-character symlink target
             ids.push(applied.diff_id);
         }
         assert_eq!(ids, vec![sha256(&plain); 3]);

@@ -90,8 +90,9 @@ pub struct Applied {
     /// `sha256:<hex>` of the uncompressed tar stream, including any bytes
     /// after the end-of-archive marker (the stream is read to EOF).
     pub diff_id: String,
-    /// Sum of the sizes of the regular files written (docker's layer size);
-    /// hard links are not counted twice.
+    /// Sum of the sizes of the regular files written plus the lengths of the
+    /// symlinks' targets, as docker measures a layer (lstat sizes of everything
+    /// but directories); hard links are not counted twice.
     pub size: u64,
 }
 

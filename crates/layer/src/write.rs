@@ -379,6 +379,7 @@ impl<W: Write> Writer<W> {
             FileType::Symlink => {
                 let target = fs::readlinkat(dir, name, Vec::new())
                     .map_err(io_err(&path, "reading symlink"))?;
+                self.size += target.as_bytes().len() as u64;
                 self.special(
                     dir,
                     name,
@@ -652,7 +653,8 @@ mod tests {
         let written = write_tar(src.path(), &mut bytes).unwrap();
         assert_eq!(written.diff_id, sha256(&bytes));
         // suid + plain (once for three links) + big + long file + o/f.
-        assert_eq!(written.size, 14 + 21 + 1_000_003 + 4 + 1);
+        // files, then the symlink targets "/etc/passwd", "d/plain" and 200 x's
+        assert_eq!(written.size, 14 + 21 + 1_000_003 + 4 + 1 + 11 + 7 + 200);
 
         let names = entry_names(&bytes);
         let pos = |n: &str| {
