@@ -224,7 +224,10 @@ impl Daemon {
         let _w = self.lock_write();
         // A layer found already unpacked may have been removed (rmi) since; only
         // now, under the write lock, is that settled.
-        if let Some(gone) = staged.iter().find(|(c, (_, p))| p.is_none() && !self.snapshots.exists(c.hex())) {
+        if let Some(gone) = staged
+            .iter()
+            .find(|(c, (_, p))| p.is_none() && !self.snapshots.exists(c.hex()))
+        {
             return Err(Error::Conflict(format!(
                 "layer {} was removed while the archive was loading; load it again",
                 gone.0
