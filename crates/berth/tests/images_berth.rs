@@ -361,7 +361,6 @@ fn history_inspect_and_system_through_berth() {
 }
 
 #[test]
-#[ignore = "cli bug: berth events --since 0 --until <t> prints nothing (exit 0) where docker lists the past events"]
 fn events_through_berth() {
     let d = TestDaemon::start();
     d.import_tar(&small_rootfs_tar("ev"), &[], "ev:1");
@@ -414,6 +413,10 @@ fn events_through_berth() {
             "event=untag",
         ],
     );
+    // Bad times and templates fail as docker's do.
+    same(&d, &["events", "--since", "2024-13-01"]);
+    same(&d, &["events", "--until", "1", "--since", "foo"]);
+    same(&d, &["events", "--until", "1", "--format", "{{.Type"]);
 }
 
 #[test]
@@ -430,15 +433,17 @@ fn unknown_images_and_bad_references_through_berth() {
 }
 
 #[test]
-#[ignore = "cli bug: berth tag x UPPER prints `invalid reference format` without docker's `: repository name (library/UPPER) must be lowercase`"]
 fn tag_uppercase_error_text() {
     let d = TestDaemon::start();
     d.import_tar(&small_rootfs_tar("x"), &[], "x:1");
     same(&d, &["tag", "x:1", "UPPER"]);
+    same(&d, &["tag", "UPPER", "y"]);
+    same(&d, &["tag", "x:1", "me/Upper"]);
+    let f = d.write_file("in.tar", &small_rootfs_tar("y"));
+    same(&d, &["import", f.to_str().unwrap(), "UPPER"]);
 }
 
 #[test]
-#[ignore = "cli bug: berth inspect -f prints `<nil>` for null fields where docker prints `[]` (typed nil slice), and {{json .Config}} keeps null fields docker omits"]
 fn inspect_template_of_null_fields() {
     let d = TestDaemon::start();
     d.import_tar(&small_rootfs_tar("x"), &[], "x:1");
@@ -451,6 +456,16 @@ fn inspect_template_of_null_fields() {
             "inspect",
             "-f",
             "{{.Config.Cmd}} {{.Config.Env}} {{.Config.Entrypoint}}",
+            "x:1",
+        ],
+    );
+    same(&d, &["image", "inspect", "-f", "{{json .}}", "x:1"]);
+    same(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{.Config.Labels}} {{.RepoDigests}} {{.Metadata.LastTagTime}}",
             "x:1",
         ],
     );

@@ -10,9 +10,10 @@ mod commands;
 mod ctx;
 mod error;
 mod jsonmsg;
-mod reference;
 mod render;
 mod term;
+mod timestamp;
+mod typed;
 mod util;
 
 use std::ffi::OsString;

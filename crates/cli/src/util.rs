@@ -109,40 +109,6 @@ pub fn parse_go_duration(s: &str) -> Option<f64> {
     Some(if neg { -total } else { total })
 }
 
-/// docker's `timetypes.GetTimestamp`: a duration before `now`, a Unix timestamp, or an
-/// RFC 3339 / date-only time, returned as the `seconds[.nanoseconds]` string the API takes.
-pub fn api_timestamp(value: &str, now_secs: f64) -> Option<String> {
-    if let Some(d) = parse_go_duration(value) {
-        let t = now_secs - d;
-        let secs = t.floor();
-        let nanos = ((t - secs) * 1e9).round() as i64;
-        return Some(format!("{}.{:09}", secs as i64, nanos.min(999_999_999)));
-    }
-    if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Some(value.to_string());
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Some(format!(
-            "{}.{:09}",
-            t.timestamp(),
-            t.timestamp_subsec_nanos()
-        ));
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(value, fmt) {
-            let t = Local.from_local_datetime(&t).single()?;
-            return Some(format!("{}.{:09}", t.timestamp(), 0));
-        }
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        let t = Local
-            .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-            .single()?;
-        return Some(format!("{}.{:09}", t.timestamp(), 0));
-    }
-    None
-}
-
 /// Go's `json.Indent` on raw JSON: keeps strings and numbers byte for byte.
 pub fn json_indent(raw: &[u8], indent: &str) -> String {
     let mut out = Vec::with_capacity(raw.len() * 2);
@@ -266,23 +232,10 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_timestamps() {
+    fn go_durations() {
         assert_eq!(parse_go_duration("10m"), Some(600.0));
         assert_eq!(parse_go_duration("1h30m"), Some(5400.0));
         assert_eq!(parse_go_duration("1.5s"), Some(1.5));
         assert_eq!(parse_go_duration("foo"), None);
-        assert_eq!(
-            api_timestamp("10m", 1000.0).as_deref(),
-            Some("400.000000000")
-        );
-        assert_eq!(
-            api_timestamp("1700000000", 0.0).as_deref(),
-            Some("1700000000")
-        );
-        assert_eq!(
-            api_timestamp("2023-11-14T22:13:20Z", 0.0).as_deref(),
-            Some("1700000000.000000000")
-        );
-        assert_eq!(api_timestamp("foo", 0.0), None);
     }
 }

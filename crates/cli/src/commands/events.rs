@@ -9,7 +9,8 @@ use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::jsonmsg::MessageStream;
 use crate::render;
-use crate::util::{api_timestamp, now_secs, rfc3339_nano_fixed};
+use crate::timestamp::get_timestamp;
+use crate::util::{now_secs, rfc3339_nano_fixed};
 
 const FLAGS: &[FlagSpec] = &[
     flag(
@@ -44,22 +45,45 @@ pub const fn spec(path: &'static str) -> CommandSpec {
     }
 }
 
-pub fn query(p: &Parsed, now: f64) -> Result<Vec<(&'static str, String)>> {
+/// The `/events` query in the order Go's `url.Values` encodes it (sorted);
+/// `now` and `local_offset` are the reference time and zone for
+/// [`get_timestamp`].
+pub fn query(p: &Parsed, now: f64, local_offset: i32) -> Result<Vec<(&'static str, String)>> {
     let mut q = Vec::new();
-    for key in ["since", "until"] {
-        if let Some(v) = p.str(key).filter(|v| !v.is_empty()) {
-            let ts = api_timestamp(v, now).ok_or_else(|| {
-                CliError::msg(format!(
-                    "failed to parse value as time or duration: \"{v}\""
-                ))
-            })?;
-            q.push((key, ts));
-        }
-    }
     if let Some(f) = filters_json(&p.list("filter")) {
         q.push(("filters", f));
     }
+    for key in ["since", "until"] {
+        if let Some(v) = p.str(key).filter(|v| !v.is_empty()) {
+            q.push((
+                key,
+                get_timestamp(v, now, local_offset).map_err(CliError::msg)?,
+            ));
+        }
+    }
     Ok(q)
+}
+
+/// docker checks `--format` before anything else by parsing it and running it
+/// on an empty message; a failure exits 64.
+pub fn check_format(format: &str) -> Result<()> {
+    if format == "json" {
+        return Ok(());
+    }
+    let empty = serde_json::json!({
+        "Type": "", "Action": "", "Actor": {"ID": "", "Attributes": null},
+        "scope": "", "time": 0, "timeNano": 0
+    });
+    render::one(format, &empty).map(|_| ()).map_err(|e| {
+        let text = e.to_string();
+        let text = text
+            .strip_prefix("template parsing error: ")
+            .unwrap_or(&text);
+        CliError::Status {
+            code: 64,
+            msg: format!("Error parsing format: {text}"),
+        }
+    })
 }
 
 /// docker's default event line: time, type, action, actor and sorted attributes.
@@ -94,12 +118,17 @@ pub fn pretty(ev: &Value) -> String {
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
-    let q = query(p, now_secs())?;
     let format = p
         .str("format")
         .filter(|f| !f.is_empty())
         .map(str::to_string);
+    if let Some(f) = format.as_deref() {
+        check_format(f)?;
+    }
+    // docker reaches the daemon before it reads the times.
     let client = ctx.client().await?;
+    let offset = chrono::Local::now().offset().local_minus_utc();
+    let q = query(p, now_secs(), offset)?;
     let resp = client
         .request(
             hyper::Method::GET,
@@ -141,22 +170,49 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let p = spec("events").parse(&argv).unwrap();
-        let q = query(&p, 1000.0).unwrap();
+        let q = query(&p, 1000.5, 0).unwrap();
         assert_eq!(
             q,
             vec![
-                ("since", "400.000000000".to_string()),
-                ("until", "1700000000".to_string()),
                 ("filters", r#"{"type":{"image":true}}"#.to_string()),
+                ("since", "400".to_string()),
+                ("until", "1700000000".to_string()),
             ]
+        );
+        // `--since 0` is the epoch: every past event.
+        let p = spec("events")
+            .parse(&["--since".to_string(), "0".to_string()])
+            .unwrap();
+        assert_eq!(
+            query(&p, 1000.5, 0).unwrap(),
+            vec![("since", "0".to_string())]
         );
         let p = spec("events")
             .parse(&["--since".to_string(), "foo".to_string()])
             .unwrap();
         assert_eq!(
-            query(&p, 0.0).unwrap_err().to_string(),
+            query(&p, 0.0, 0).unwrap_err().to_string(),
             "failed to parse value as time or duration: \"foo\""
         );
+    }
+
+    #[test]
+    fn bad_formats_exit_64() {
+        assert!(check_format("json").is_ok());
+        assert!(check_format("{{.Type}} {{json .}}").is_ok());
+        for (f, text) in [
+            (
+                "{{.Foo",
+                "Error parsing format: template: :1: unclosed action",
+            ),
+            (
+                "{{foo}}",
+                "Error parsing format: template: :1: function \"foo\" not defined",
+            ),
+        ] {
+            let e = check_format(f).unwrap_err();
+            assert_eq!((e.exit_code(), e.to_string().as_str()), (64, text));
+        }
     }
 
     #[test]

@@ -5,9 +5,9 @@ use serde_json::{json, Map, Value};
 use crate::args::{filters_json, flag, Arity, CommandSpec, FlagSpec, Kind, Parsed, FORMAT_HELP};
 use crate::ctx::Ctx;
 use crate::error::Result;
-use crate::reference::{familiar_name, parse_normalized};
 use crate::render;
 use crate::util::{go_time_string, truncate_id};
+use berth_image::reference::Reference;
 
 const FLAGS: &[FlagSpec] = &[
     flag(
@@ -146,16 +146,17 @@ pub fn image_rows(
         }
     }
     for s in strs(img, "RepoTags") {
-        if let Some(r) = parse_normalized(&s) {
-            if let (Some(tag), None) = (r.tag, &r.digest) {
-                push(&mut repo_tags, familiar_name(&r.name), tag);
+        // A reference with a tag is a NamedTagged even when it has a digest too.
+        if let Ok(r) = Reference::parse(&s) {
+            if let Some(tag) = r.tag() {
+                push(&mut repo_tags, r.familiar_name(), tag.to_string());
             }
         }
     }
     for s in strs(img, "RepoDigests") {
-        if let Some(r) = parse_normalized(&s) {
-            if let Some(d) = r.digest {
-                push(&mut repo_digests, familiar_name(&r.name), d);
+        if let Ok(r) = Reference::parse(&s) {
+            if let Some(d) = r.digest() {
+                push(&mut repo_digests, r.familiar_name(), d.to_string());
             }
         }
     }

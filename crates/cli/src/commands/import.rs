@@ -4,7 +4,7 @@ use crate::args::{flag, Arity, CommandSpec, FlagSpec, Kind, Parsed};
 use crate::client::{empty_body, reader_body};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
-use crate::reference::parse_normalized;
+use berth_image::reference::Reference;
 
 const FLAGS: &[FlagSpec] = &[
     flag(
@@ -45,28 +45,31 @@ pub enum Source {
     File(String),
 }
 
+/// Where the archive comes from: `-`, a URL or a file.
+fn source(src: &str) -> Source {
+    if src == "-" {
+        Source::Stdin
+    } else if src.starts_with("http://") || src.starts_with("https://") {
+        Source::Url(src.to_string())
+    } else {
+        Source::File(src.to_string())
+    }
+}
+
 /// The source and the query of `POST /images/create` as moby's client sends them.
 pub fn request(
     p: &Parsed,
     env_platform: Option<String>,
 ) -> Result<(Source, Vec<(&'static str, String)>)> {
-    let src = &p.args[0];
-    let source = if src == "-" {
-        Source::Stdin
-    } else if src.starts_with("http://") || src.starts_with("https://") {
-        Source::Url(src.clone())
-    } else {
-        Source::File(src.clone())
-    };
+    let source = source(&p.args[0]);
     let from = match &source {
         Source::Url(u) => u.clone(),
         _ => "-".to_string(),
     };
     let mut q = vec![("fromSrc", from)];
     if let Some(r) = p.args.get(1) {
-        if parse_normalized(r).is_none() {
-            return Err(CliError::msg("invalid reference format"));
-        }
+        // moby's client checks the name before sending anything.
+        Reference::parse(r).map_err(|e| CliError::msg(e.to_string()))?;
         q.push(("repo", r.clone()));
     }
     if let Some(m) = p.str("message").filter(|m| !m.is_empty()) {
@@ -87,16 +90,20 @@ pub fn request(
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
-    let (source, q) = request(p, std::env::var("DOCKER_DEFAULT_PLATFORM").ok())?;
-    let body = match &source {
-        Source::Stdin => reader_body(Box::new(tokio::io::stdin())),
-        Source::Url(_) => empty_body(),
-        Source::File(path) => {
-            let f = tokio::fs::File::open(path)
+    // docker opens the file before it checks the reference.
+    let file = match source(&p.args[0]) {
+        Source::File(path) => Some(
+            tokio::fs::File::open(&path)
                 .await
-                .map_err(|e| CliError::open(path, &e))?;
-            reader_body(Box::new(f))
-        }
+                .map_err(|e| CliError::open(&path, &e))?,
+        ),
+        _ => None,
+    };
+    let (source, q) = request(p, std::env::var("DOCKER_DEFAULT_PLATFORM").ok())?;
+    let body = match (&source, file) {
+        (Source::File(_), Some(f)) => reader_body(Box::new(f)),
+        (Source::Url(_), _) => empty_body(),
+        _ => reader_body(Box::new(tokio::io::stdin())),
     };
     let client = ctx.client().await?;
     let resp = client
@@ -153,5 +160,20 @@ mod tests {
             ]
         );
         assert_eq!(request(&parse(&["-"]), None).unwrap().0, Source::Stdin);
+    }
+
+    #[test]
+    fn reference_errors_are_docker_texts() {
+        let err = |r: &str| request(&parse(&["-", r]), None).unwrap_err().to_string();
+        assert_eq!(
+            err("UPPER"),
+            "invalid reference format: repository name (library/UPPER) must be lowercase"
+        );
+        assert_eq!(err("a:b:c"), "invalid reference format");
+        let hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            err(hex),
+            format!("invalid repository name ({hex}), cannot specify 64-byte hexadecimal strings")
+        );
     }
 }

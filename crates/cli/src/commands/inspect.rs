@@ -7,6 +7,7 @@ use crate::client::{path_escape, read_body, Client};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::render;
+use crate::typed;
 use crate::util::{json_compact, json_indent};
 
 pub const SPEC: CommandSpec = CommandSpec {
@@ -104,13 +105,19 @@ impl Inspector {
         }
     }
 
-    pub fn add(&mut self, raw: Vec<u8>) -> Result<()> {
+    /// Adds one object; `kind` is its type (`image`, `container`, …).
+    /// Templates see an image as docker's typed struct ([`crate::typed`]);
+    /// without a template the daemon's JSON is printed as is.
+    pub fn add(&mut self, kind: &str, raw: Vec<u8>) -> Result<()> {
         if self.format.is_empty() || self.format == "json" {
             self.raw.push(raw);
             return Ok(());
         }
-        let v: Value = serde_json::from_slice(&raw)
+        let mut v: Value = serde_json::from_slice(&raw)
             .map_err(|e| CliError::msg(format!("unable to read inspect data: {e}")))?;
+        if kind == "image" {
+            v = typed::image_inspect(&v, typed::View::for_template(&self.format));
+        }
         let s = render::one(&self.format, &v)?;
         self.text.push_str(&s);
         self.text.push('\n');
@@ -164,8 +171,8 @@ pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed, image_only: bool) -> Result<()> 
     let mut errors = Vec::new();
     for name in &p.args {
         match inspect_one(&client, name, type_filter, p).await {
-            Ok(raw) => {
-                if let Err(e) = inspector.add(raw) {
+            Ok((kind, raw)) => {
+                if let Err(e) = inspector.add(kind, raw) {
                     errors.push(e.to_string());
                 }
             }
@@ -188,7 +195,7 @@ async fn inspect_one(
     name: &str,
     type_filter: Option<&str>,
     p: &Parsed,
-) -> Result<Vec<u8>> {
+) -> Result<(&'static str, Vec<u8>)> {
     for (kind, path) in TYPES {
         if type_filter.is_some_and(|t| t != *kind) {
             continue;
@@ -203,7 +210,7 @@ async fn inspect_one(
             }
         }
         match fetch(client, path, name, &q).await {
-            Ok(raw) => return Ok(raw),
+            Ok(raw) => return Ok((kind, raw)),
             Err(e) if type_filter.is_none() && (e.is_not_found() || is_unsupported(&e)) => continue,
             Err(e) => return Err(e),
         }
@@ -232,17 +239,27 @@ mod tests {
     #[test]
     fn inspector_outputs() {
         let mut i = Inspector::new(None);
-        i.add(br#"{"Id":"sha256:1","RepoTags":["a:latest"]}"#.to_vec())
-            .unwrap();
+        i.add(
+            "image",
+            br#"{"Id":"sha256:1","RepoTags":["a:latest"]}"#.to_vec(),
+        )
+        .unwrap();
         assert_eq!(
             i.finish(),
             "[\n    {\n        \"Id\": \"sha256:1\",\n        \"RepoTags\": [\n            \"a:latest\"\n        ]\n    }\n]\n"
         );
         assert_eq!(Inspector::new(None).finish(), "[]\n");
         let mut i = Inspector::new(Some("json"));
-        i.add(br#"{"Id": "x"}"#.to_vec()).unwrap();
-        i.add(br#"{"Id": "y"}"#.to_vec()).unwrap();
+        i.add("image", br#"{"Id": "x"}"#.to_vec()).unwrap();
+        i.add("image", br#"{"Id": "y"}"#.to_vec()).unwrap();
         assert_eq!(i.finish(), "[{\"Id\":\"x\"},{\"Id\":\"y\"}]\n");
         assert_eq!(Inspector::new(Some("{{.Id}}")).finish(), "\n");
+        // Templates see images typed, other objects as the daemon sent them.
+        let mut i = Inspector::new(Some("{{.Config.Cmd}}"));
+        i.add("image", br#"{"Config": {"Cmd": null}}"#.to_vec())
+            .unwrap();
+        i.add("container", br#"{"Config": {"Cmd": null}}"#.to_vec())
+            .unwrap();
+        assert_eq!(i.finish(), "[]\n<nil>\n");
     }
 }
