@@ -10,11 +10,21 @@ use common::*;
 /// ("2 seconds ago") may tick between the runs, so docker runs before and
 /// after berth and berth must match one of them.
 #[track_caller]
+/// Runs `args` through docker, berth, docker again: berth must print what one of
+/// the docker runs printed. Lines are compared as a multiset, because docker
+/// lists the tags of an image that is in several repositories in random order
+/// (it walks a Go map); column widths do not depend on that order.
 fn same(d: &TestDaemon, args: &[&str]) -> String {
     let first = d.docker(args);
     let b = d.berth(args);
     let second = d.docker(args);
-    let matches = |x: &Run| x.code == b.code && x.stdout == b.stdout && x.stderr == b.stderr;
+    let lines = |s: &str| {
+        let mut l: Vec<String> = s.lines().map(str::to_string).collect();
+        l.sort();
+        l
+    };
+    let matches =
+        |x: &Run| x.code == b.code && lines(&x.stdout) == lines(&b.stdout) && x.stderr == b.stderr;
     if !matches(&first) && !matches(&second) {
         panic!(
             "berth differs from docker for {args:?}\n--- docker (exit {}):\n{}{}\n--- berth (exit {}):\n{}{}",
