@@ -44,7 +44,8 @@ pub mod media_type {
     pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 }
 
-/// How a layer blob is compressed, from its media type.
+/// How a layer blob is compressed: from its media type, or sniffed from its
+/// first bytes. The `layer` crate decompresses by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     None,
@@ -53,6 +54,27 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Sniffs the compression from the first bytes of a stream
+    /// (gzip `1f 8b`, zstd `28 b5 2f fd`); anything else is taken as plain.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// The OCI layer media type of a blob so compressed.
+    pub fn oci_layer_media_type(self) -> &'static str {
+        match self {
+            Compression::None => media_type::OCI_LAYER,
+            Compression::Gzip => media_type::OCI_LAYER_GZIP,
+            Compression::Zstd => media_type::OCI_LAYER_ZSTD,
+        }
+    }
+
     /// The compression of a layer media type, or `None` (the Rust one) when
     /// the media type is not a layer.
     pub fn of_layer(media_type: &str) -> Option<Compression> {
@@ -406,6 +428,19 @@ pub fn oci_index(manifests: Vec<Descriptor>) -> Index {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn compression_sniffed_and_named() {
+        assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]), Compression::Gzip);
+        assert_eq!(
+            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
+        assert_eq!(Compression::detect(b"ustar"), Compression::None);
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            assert_eq!(Compression::of_layer(c.oci_layer_media_type()), Some(c));
+        }
+    }
+
     use super::*;
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";

@@ -32,27 +32,8 @@ pub use write::write_tar;
 /// Size of the buffers used for stream and file copies.
 pub(crate) const BUF_SIZE: usize = 256 * 1024;
 
-/// Compression of a layer blob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    /// Sniffs the compression from the first bytes of a stream
-    /// (gzip `1f 8b`, zstd `28 b5 2f fd`); anything else is taken as plain.
-    pub fn detect(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-}
+/// Compression of a layer blob (the image crate owns the knowledge of formats).
+pub use berth_image::manifest::Compression;
 
 /// Wraps `r`, sniffs its first bytes (without losing them) and returns the
 /// detected compression with a reader of the decompressed stream.

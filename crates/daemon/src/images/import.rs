@@ -6,7 +6,6 @@ use berth_image::config::{ContainerConfig, ImageConfig};
 use berth_store::Digest;
 
 use super::store::{ImageRecord, LayerRecord};
-use super::unpack::media_type_of;
 use crate::{Daemon, Error, Result};
 
 #[derive(Debug, Default)]
@@ -129,7 +128,9 @@ impl Daemon {
         let _w = self.lock_write();
         let layer = LayerRecord {
             blob: pending.digest().clone(),
-            media_type: media_type_of(berth_layer::Compression::detect(&head)).to_string(),
+            media_type: berth_layer::Compression::detect(&head)
+                .oci_layer_media_type()
+                .to_string(),
             blob_size: pending.size(),
             diff_id: diff_id.clone(),
             size: applied.size,

@@ -22,15 +22,7 @@ pub(crate) fn layer_media_type(path: &Path) -> Result<&'static str> {
     let mut head = [0u8; 4];
     let mut f = File::open(path).map_err(Error::io("layer blob"))?;
     let n = f.read(&mut head).map_err(Error::io("layer blob"))?;
-    Ok(media_type_of(Compression::detect(&head[..n])))
-}
-
-pub(crate) fn media_type_of(c: Compression) -> &'static str {
-    match c {
-        Compression::None => "application/vnd.oci.image.layer.v1.tar",
-        Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
-        Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
-    }
+    Ok(Compression::detect(&head[..n]).oci_layer_media_type())
 }
 
 /// A layer unpacked into a snapshot that is not visible yet.
