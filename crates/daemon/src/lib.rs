@@ -35,6 +35,8 @@ pub struct Daemon {
     state: RwLock<State>,
     /// Serialises metadata changes: one writer at a time, readers never wait on it.
     write: Mutex<()>,
+    /// Held for the daemon's life: one daemon per data root.
+    _lock: std::fs::File,
 }
 
 impl Daemon {
@@ -42,12 +44,14 @@ impl Daemon {
     pub fn open(config: Config) -> Result<Daemon> {
         let root = config.data_root.clone();
         std::fs::create_dir_all(&root).map_err(Error::io("data root"))?;
+        let lock = lock_data_root(&root)?;
         let content = ContentStore::open(&root.join("content"))?;
         let snapshots = Snapshotter::open(&root.join("snapshots"))?;
         let image_store = ImageStore::new(root.join("image"));
         let state = image_store.load(&content)?;
         let daemon = Daemon {
             id: daemon_id(&root)?,
+            _lock: lock,
             config,
             events: Events::default(),
             content,
@@ -88,6 +92,21 @@ impl Daemon {
     }
 }
 
+/// Two daemons on one data root would collect each other's new blobs as
+/// garbage; an exclusive lock on `<root>/lock` keeps it to one.
+fn lock_data_root(root: &Path) -> Result<std::fs::File> {
+    let path = root.join("lock");
+    let file = std::fs::File::create(&path).map_err(Error::io("data root lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Conflict(format!(
+            "data root {} is in use by another berth daemon",
+            root.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("data root lock")(e)),
+    }
+}
+
 /// Docker's daemon ID is random and kept with the data; so is ours.
 fn daemon_id(root: &Path) -> Result<String> {
     let path = root.join("engine-id");
@@ -97,4 +116,25 @@ fn daemon_id(root: &Path) -> Result<String> {
     let id = format!("{:032x}", rand::random::<u128>());
     berth_store::atomic_write(&path, id.as_bytes())?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_daemon_per_data_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_root: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let first = Daemon::open(config.clone()).unwrap();
+        let second = Daemon::open(config.clone());
+        assert!(
+            matches!(second, Err(Error::Conflict(m)) if m.contains("in use by another berth daemon"))
+        );
+        drop(first);
+        Daemon::open(config).unwrap();
+    }
 }
