@@ -931,3 +931,29 @@ fn import_with_platform() {
         "linux/arm64"
     );
 }
+
+#[test]
+fn images_until_filter() {
+    let d = TestDaemon::start();
+    d.import_busybox("until/img:1");
+    let listed = |until: &str| {
+        d.docker(&["images", "-q", "-f", &format!("until={until}")])
+            .ok()
+            .lines()
+            .count()
+    };
+    assert_eq!(listed("1"), 0, "nothing was created before 1970");
+    assert_eq!(
+        listed("4102444800"),
+        1,
+        "everything was created before 2100"
+    );
+    assert_eq!(listed("2100-01-01T00:00:00Z"), 1);
+    let r = d.docker(&["images", "-f", "until=soon"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("invalid filter 'until=soon'"),
+        "{}",
+        r.stderr
+    );
+}
