@@ -77,7 +77,7 @@ impl ContentStore {
         Ok(BlobWriter {
             file: BufWriter::with_capacity(256 * 1024, file),
             tmp,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             size: 0,
             flushed: 0,
             blobs: self.blobs.clone(),
@@ -118,7 +118,8 @@ impl ContentStore {
 pub struct BlobWriter {
     file: BufWriter<File>,
     tmp: PathBuf,
-    hasher: Sha256,
+    /// `None` once the caller took over hashing (see [`BlobWriter::skip_hashing`]).
+    hasher: Option<Sha256>,
     size: u64,
     /// Bytes already handed to the disk's writeback (see [`BlobWriter::start_writeback`]).
     flushed: u64,
@@ -131,14 +132,18 @@ const WRITEBACK_EVERY: u64 = 8 << 20;
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.size += n as u64;
         self.start_writeback()?;
         Ok(n)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         self.file.write_all(buf)?;
-        self.hasher.update(buf);
+        if let Some(h) = &mut self.hasher {
+            h.update(buf);
+        }
         self.size += buf.len() as u64;
         self.start_writeback()
     }
@@ -174,17 +179,59 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Ends the write; the blob is still invisible (see [`PendingBlob`]).
+    /// Stops hashing here because another reader of exactly the same bytes
+    /// hashes them already (an uncompressed layer: its diff id is its digest);
+    /// the caller then names the digest with [`BlobWriter::finish_as`].
+    pub fn skip_hashing(&mut self) {
+        debug_assert_eq!(self.size, 0, "skip_hashing after bytes were written");
+        self.hasher = None;
+    }
+
+    /// Ends the write; the blob is still invisible (see [`PendingBlob`]). If
+    /// hashing was skipped, the bytes are read back and hashed now.
     pub fn finish(mut self) -> Result<PendingBlob> {
         self.file.flush().map_err(StoreError::io(&self.tmp))?;
-        let tmp = std::mem::take(&mut self.tmp);
-        let hasher = std::mem::take(&mut self.hasher);
-        Ok(PendingBlob {
-            digest: Digest::from_hasher(hasher),
+        let digest = match self.hasher.take() {
+            Some(h) => Digest::from_hasher(h),
+            None => {
+                let mut h = Sha256::new();
+                let mut f = File::open(&self.tmp).map_err(StoreError::io(&self.tmp))?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    match io::Read::read(&mut f, &mut buf).map_err(StoreError::io(&self.tmp))? {
+                        0 => break,
+                        n => h.update(&buf[..n]),
+                    }
+                }
+                Digest::from_hasher(h)
+            }
+        };
+        Ok(self.into_pending(digest))
+    }
+
+    /// Ends a write whose digest the caller computed over exactly these bytes
+    /// (after [`BlobWriter::skip_hashing`]); with hashing on, it is checked.
+    pub fn finish_as(mut self, digest: Digest) -> Result<PendingBlob> {
+        self.file.flush().map_err(StoreError::io(&self.tmp))?;
+        if let Some(h) = self.hasher.take() {
+            let actual = Digest::from_hasher(h);
+            if actual != digest {
+                return Err(StoreError::DigestMismatch {
+                    expected: digest,
+                    actual,
+                });
+            }
+        }
+        Ok(self.into_pending(digest))
+    }
+
+    fn into_pending(mut self, digest: Digest) -> PendingBlob {
+        PendingBlob {
+            digest,
             size: self.size,
-            tmp,
+            tmp: std::mem::take(&mut self.tmp),
             blobs: std::mem::take(&mut self.blobs),
-        })
+        }
     }
 }
 
@@ -277,6 +324,30 @@ mod tests {
         drop(pending);
         assert!(cs.list().unwrap().is_empty());
         assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn skipped_hashing_is_named_checked_or_done_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(dir.path()).unwrap();
+        let mut w = cs.writer().unwrap();
+        w.skip_hashing();
+        w.write_all(b"layer").unwrap();
+        assert_eq!(w.finish().unwrap().digest(), &Digest::of(b"layer"));
+        let mut w = cs.writer().unwrap();
+        w.skip_hashing();
+        w.write_all(b"layer").unwrap();
+        assert_eq!(
+            w.finish_as(Digest::of(b"layer")).unwrap().digest(),
+            &Digest::of(b"layer")
+        );
+        // with hashing on, a wrong name is refused
+        let mut w = cs.writer().unwrap();
+        w.write_all(b"layer").unwrap();
+        assert!(matches!(
+            w.finish_as(Digest::of(b"other")),
+            Err(StoreError::DigestMismatch { .. })
+        ));
     }
 
     #[test]

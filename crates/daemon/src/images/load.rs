@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use berth_image::archive;
 use berth_image::config::ImageConfig;
 use berth_snapshot::Prepared;
-use berth_store::{Digest, PendingBlob};
+use berth_store::{BlobWriter, Digest, PendingBlob};
 
 use super::store::{chain_ids, ImageRecord, LayerRecord};
 use super::unpack::{layer_media_type, verify_diff_id, UnpackedLayer};
@@ -105,7 +105,9 @@ struct Received {
     small: HashMap<String, Vec<u8>>,
     blobs: HashMap<String, PendingBlob>,
     links: HashMap<String, String>,
-    speculative: HashMap<String, Speculative>,
+    /// Layers being unpacked as they came, with their still open blob writers
+    /// (the unpack's diff id names a plain tar's blob).
+    speculative: HashMap<String, (Speculative, BlobWriter)>,
 }
 
 impl Received {
@@ -129,19 +131,37 @@ impl Daemon {
         let received = self.receive(body, &mut got);
         // Collect every speculative unpack, also on failure, so none outlives the load.
         let mut unpacked: HashMap<String, UnpackedLayer> = HashMap::new();
-        for (path, h) in got.speculative.drain() {
-            if let Ok(Ok((applied, prepared))) = h.join() {
-                unpacked.insert(
-                    path,
-                    UnpackedLayer {
-                        size: applied.size,
-                        prepared,
-                        applied: Some(applied),
-                    },
-                );
+        let mut finished = Ok(());
+        for (path, (h, w)) in got.speculative.drain() {
+            let blob = match h.join() {
+                Ok(Ok((applied, prepared))) => {
+                    let blob = applied
+                        .diff_id
+                        .parse()
+                        .map_err(bad)
+                        .and_then(|d| Ok(w.finish_as(d)?));
+                    unpacked.insert(
+                        path.clone(),
+                        UnpackedLayer {
+                            size: applied.size,
+                            prepared,
+                            applied: Some(applied),
+                        },
+                    );
+                    blob
+                }
+                // Not a layer after all, or a broken one: hash the blob the slow way.
+                _ => w.finish().map_err(Error::from),
+            };
+            match blob {
+                Ok(b) => {
+                    got.blobs.insert(path, b);
+                }
+                Err(e) => finished = finished.and(Err(e)),
             }
         }
         received?;
+        finished?;
 
         let get = |p: &str| got.small.get(&got.resolve(p)).cloned();
         let plan = archive::plan_load(&get).map_err(bad)?;
@@ -338,6 +358,10 @@ impl Daemon {
                 let n = read_full(&mut e, &mut head).map_err(read_err)?;
                 head.truncate(n);
                 if looks_like_layer(&head) {
+                    if berth_layer::Compression::detect(&head) == berth_layer::Compression::None {
+                        // A plain tar: its digest is the diff id the unpack computes.
+                        w.skip_hashing();
+                    }
                     let (tx, rx) = sync_channel::<Vec<u8>>(16);
                     let prepared = self.snapshots.prepare()?;
                     let h = std::thread::spawn(move || {
@@ -349,27 +373,35 @@ impl Daemon {
                         let applied = berth_layer::apply(reader, prepared.path())?;
                         Ok((applied, prepared))
                     });
-                    w.write_all(&head).map_err(Error::io("ingest"))?;
-                    // If the unpack gave up (not a layer after all), keep storing the blob.
-                    let mut feeding = tx.send(head).is_ok();
-                    loop {
-                        let mut chunk = vec![0u8; CHUNK];
-                        let n = read_full(&mut e, &mut chunk).map_err(read_err)?;
-                        if n == 0 {
-                            break;
+                    let mut feed = || -> Result<()> {
+                        w.write_all(&head).map_err(Error::io("ingest"))?;
+                        // If the unpack gave up (not a layer after all), keep storing the blob.
+                        let mut feeding = tx.send(head.clone()).is_ok();
+                        loop {
+                            let mut chunk = vec![0u8; CHUNK];
+                            let n = read_full(&mut e, &mut chunk).map_err(read_err)?;
+                            if n == 0 {
+                                return Ok(());
+                            }
+                            chunk.truncate(n);
+                            w.write_all(&chunk).map_err(Error::io("ingest"))?;
+                            if feeding {
+                                feeding = tx.send(chunk).is_ok();
+                            }
                         }
-                        chunk.truncate(n);
-                        w.write_all(&chunk).map_err(Error::io("ingest"))?;
-                        if feeding {
-                            feeding = tx.send(chunk).is_ok();
-                        }
-                    }
+                    };
+                    let fed = feed();
                     drop(tx);
-                    got.speculative.insert(path.clone(), h);
-                } else {
-                    w.write_all(&head).map_err(Error::io("ingest"))?;
-                    std::io::copy(&mut e, &mut w).map_err(read_err)?;
+                    if let Err(e) = fed {
+                        // The unpack sees the end of its input and cleans up; wait for it.
+                        let _ = h.join();
+                        return Err(e);
+                    }
+                    got.speculative.insert(path, (h, w));
+                    continue;
                 }
+                w.write_all(&head).map_err(Error::io("ingest"))?;
+                std::io::copy(&mut e, &mut w).map_err(read_err)?;
             }
             got.blobs.insert(path, w.finish()?);
         }
