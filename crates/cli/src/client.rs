@@ -97,11 +97,12 @@ pub fn json_body(v: &Value) -> Body {
         .boxed_unsync()
 }
 
-/// A request body streamed from a reader in 64 KiB chunks, never buffered whole.
+/// A request body streamed from a reader in 1 MiB chunks, never buffered whole
+/// (large chunks: each read of a tokio file is a trip to the blocking pool).
 pub fn reader_body(reader: Box<dyn AsyncRead + Send + Unpin>) -> Body {
     let stream = futures_util::stream::unfold(Some(reader), |state| async move {
         let mut r = state?;
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; 1 << 20];
         match r.read(&mut buf).await {
             Ok(0) => None,
             Ok(n) => {
