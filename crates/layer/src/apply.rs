@@ -1105,6 +1105,73 @@ mod tests {
         sb.assert_outside_untouched();
     }
 
+    /// Random layers built from hostile pieces (`..`, absolute paths, symlinks
+    /// and hard links into the outside directory, whiteouts), applied one over
+    /// the other into the same target: whatever each one does, succeed or fail,
+    /// nothing outside the target may change.
+    #[test]
+    fn random_hostile_layers_never_touch_the_outside() {
+        let sb = Sandbox::new();
+        let outside = sb.outside.to_str().unwrap().to_owned();
+        let parts = [
+            "..",
+            ".",
+            "a",
+            "b",
+            "evil",
+            "outside",
+            "secret",
+            ".wh.a",
+            ".wh.secret",
+            ".wh..wh..opq",
+        ];
+        let links = [
+            outside.clone(),
+            format!("{outside}/secret"),
+            "../outside".into(),
+            "../../..".into(),
+            "a".into(),
+            "evil/secret".into(),
+            "/".into(),
+        ];
+        // xorshift: deterministic, so a failure replays
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut applied, mut refused) = (0, 0);
+        for _ in 0..300 {
+            let mut tar = RawTar::new();
+            for _ in 0..1 + next(6) {
+                let depth = 1 + next(3);
+                let path: Vec<&str> = (0..depth).map(|_| parts[next(parts.len())]).collect();
+                let mut path = path.join("/");
+                if next(8) == 0 {
+                    path.insert(0, '/');
+                }
+                match next(5) {
+                    0 => tar.dir(&path),
+                    1 => tar.symlink(&path, &links[next(links.len())]),
+                    2 => tar.hardlink(&path, &links[next(links.len())]),
+                    _ => tar.file(&path, b"pwned"),
+                };
+            }
+            match sb.apply(&tar) {
+                Ok(_) => applied += 1,
+                Err(_) => refused += 1,
+            }
+            sb.assert_outside_untouched();
+        }
+        // both paths were exercised
+        assert!(
+            applied > 20 && refused > 20,
+            "applied {applied}, refused {refused}"
+        );
+    }
+
     #[test]
     fn escapes_with_dot_dot_fail() {
         for path in [
