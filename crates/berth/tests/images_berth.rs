@@ -34,10 +34,6 @@ fn same(d: &TestDaemon, args: &[&str]) -> String {
     b.stdout
 }
 
-fn short(id: &str) -> &str {
-    &id[7..19]
-}
-
 #[test]
 fn import_through_berth() {
     let d = TestDaemon::start();

@@ -5,10 +5,6 @@ mod common;
 
 use common::*;
 
-fn short(id: &str) -> String {
-    id.trim_start_matches("sha256:")[..12].to_string()
-}
-
 fn inspect(d: &TestDaemon, img: &str, fmt: &str) -> String {
     d.docker(&["image", "inspect", "-f", fmt, img])
         .ok()
@@ -254,11 +250,7 @@ fn tag_and_images_listing_flags() {
         "{digests}"
     );
     let cols: Vec<&str> = rows[1].split_whitespace().collect();
-    assert_eq!(
-        &cols[..4],
-        ["other", "2", "<none>", short(&b).as_str()],
-        "{digests}"
-    );
+    assert_eq!(&cols[..4], ["other", "2", "<none>", short(&b)], "{digests}");
 
     let notrunc = d
         .docker(&["images", "--no-trunc", "--format", "{{.ID}}", "other:2"])

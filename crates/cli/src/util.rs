@@ -109,22 +109,15 @@ pub fn parse_go_duration(s: &str) -> Option<f64> {
     Some(if neg { -total } else { total })
 }
 
-/// Go's `json.Indent` on raw JSON: keeps strings and numbers byte for byte.
-pub fn json_indent(raw: &[u8], indent: &str) -> String {
-    let mut out = Vec::with_capacity(raw.len() * 2);
-    let mut depth = 0usize;
+/// Calls `f` for every byte of raw JSON except the whitespace between tokens,
+/// telling whether the byte is inside a string (after its opening quote), where
+/// it must be kept verbatim: the one scanner behind indent and compact.
+fn json_bytes(raw: &[u8], mut f: impl FnMut(u8, bool)) {
     let mut in_str = false;
     let mut escaped = false;
-    let mut need_indent = false;
-    let newline = |out: &mut Vec<u8>, depth: usize| {
-        out.push(b'\n');
-        for _ in 0..depth {
-            out.extend_from_slice(indent.as_bytes());
-        }
-    };
     for &c in raw {
         if in_str {
-            out.push(c);
+            f(c, true);
             if escaped {
                 escaped = false;
             } else if c == b'\\' {
@@ -132,10 +125,28 @@ pub fn json_indent(raw: &[u8], indent: &str) -> String {
             } else if c == b'"' {
                 in_str = false;
             }
-            continue;
+        } else if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            in_str = c == b'"';
+            f(c, false);
         }
-        if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-            continue;
+    }
+}
+
+/// Go's `json.Indent` on raw JSON: keeps strings and numbers byte for byte.
+pub fn json_indent(raw: &[u8], indent: &str) -> String {
+    let mut out = Vec::with_capacity(raw.len() * 2);
+    let mut depth = 0usize;
+    let mut need_indent = false;
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        for _ in 0..depth {
+            out.extend_from_slice(indent.as_bytes());
+        }
+    };
+    json_bytes(raw, |c, in_str| {
+        if in_str {
+            out.push(c);
+            return;
         }
         if need_indent && c != b']' && c != b'}' {
             need_indent = false;
@@ -143,10 +154,6 @@ pub fn json_indent(raw: &[u8], indent: &str) -> String {
             newline(&mut out, depth);
         }
         match c {
-            b'"' => {
-                in_str = true;
-                out.push(c);
-            }
             b'{' | b'[' => {
                 out.push(c);
                 need_indent = true;
@@ -168,32 +175,14 @@ pub fn json_indent(raw: &[u8], indent: &str) -> String {
             }
             _ => out.push(c),
         }
-    }
+    });
     String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Go's `json.Compact`.
 pub fn json_compact(raw: &[u8]) -> String {
     let mut out = Vec::with_capacity(raw.len());
-    let mut in_str = false;
-    let mut escaped = false;
-    for &c in raw {
-        if in_str {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-        } else if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-            if c == b'"' {
-                in_str = true;
-            }
-            out.push(c);
-        }
-    }
+    json_bytes(raw, |c, _| out.push(c));
     String::from_utf8_lossy(&out).into_owned()
 }
 

@@ -1,8 +1,11 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Result, StoreError};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Replaces `path` with `bytes` atomically: a crash leaves the old content or the new.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -12,7 +15,9 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    // Unique per call: two writers of the same file never share a temp file.
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp{}-{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = OpenOptions::new()
             .write(true)

@@ -8,7 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api_types::JsonMessage;
-use berth_daemon::{ImportOptions, PruneOptions};
+use berth_daemon::ImportOptions;
 
 use super::{parse_filters, truthy};
 use crate::error::{ApiError, ApiResult};
@@ -28,7 +28,6 @@ pub async fn list(State(s): State<AppState>, Query(q): Q) -> ApiResult<Response>
 pub async fn get_by_name(
     State(s): State<AppState>,
     Path(rest): Path<String>,
-    Query(q): Q,
 ) -> ApiResult<Response> {
     let d = s.daemon.clone();
     if let Some(name) = rest.strip_suffix("/json") {
@@ -42,7 +41,6 @@ pub async fn get_by_name(
         return Ok(Json(h).into_response());
     }
     if let Some(name) = rest.strip_suffix("/get") {
-        let _ = q;
         return save(s, vec![name.to_string()]).await;
     }
     Err(ApiError {
@@ -84,15 +82,9 @@ pub async fn remove(
 }
 
 pub async fn prune(State(s): State<AppState>, Query(q): Q) -> ApiResult<Response> {
-    let mut filters = parse_filters(q.get("filters").map(String::as_str))?;
-    let all = filters
-        .get("dangling")
-        .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
-    filters.remove("dangling");
+    let filters = parse_filters(q.get("filters").map(String::as_str))?;
     let d = s.daemon.clone();
-    let report =
-        tokio::task::spawn_blocking(move || d.prune_images(&PruneOptions { all, filters }))
-            .await??;
+    let report = tokio::task::spawn_blocking(move || d.prune_images(&filters)).await??;
     Ok(Json(report).into_response())
 }
 

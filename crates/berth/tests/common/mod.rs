@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+/// An image ID as docker shows it: 12 hex digits, no `sha256:`.
+pub fn short(id: &str) -> &str {
+    &id.trim_start_matches("sha256:")[..12]
+}
+
 pub struct TestDaemon {
     pub dir: tempfile::TempDir,
     pub sock: PathBuf,

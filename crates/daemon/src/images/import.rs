@@ -6,6 +6,7 @@ use berth_image::config::{ContainerConfig, ImageConfig};
 use berth_store::Digest;
 
 use super::store::{ImageRecord, LayerRecord};
+use super::unpack::read_full;
 use crate::{Daemon, Error, Result};
 
 #[derive(Debug, Default)]
@@ -88,7 +89,8 @@ impl Daemon {
                 sink: &mut blob,
             };
             let mut first = [0u8; 4];
-            let n = read_some(&mut tee, &mut first)?;
+            let n =
+                read_full(&mut tee, &mut first).map_err(Error::io("reading the import stream"))?;
             head.extend_from_slice(&first[..n]);
             berth_layer::apply(
                 std::io::Cursor::new(head.clone()).chain(tee),
@@ -145,7 +147,7 @@ impl Daemon {
             last_tag_time: None,
         };
         let tags: Vec<_> = target.into_iter().collect();
-        self.register_images(vec![(record, tags.clone())])?;
+        self.register_images(vec![(record, typed, tags.clone())])?;
         let name = tags
             .first()
             .map(|t| t.familiar_string())
@@ -154,20 +156,6 @@ impl Daemon {
             .emit("image", "import", id.as_str(), super::attrs(&name));
         Ok(id)
     }
-}
-
-fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r
-            .read(&mut buf[n..])
-            .map_err(Error::io("reading the import stream"))?
-        {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// `os[/arch[/variant]]`, defaulting to this machine's.

@@ -15,11 +15,12 @@ use std::thread::JoinHandle;
 
 use berth_image::archive;
 use berth_image::config::ImageConfig;
+use berth_layer::Compression;
 use berth_snapshot::Prepared;
 use berth_store::{BlobWriter, Digest, PendingBlob};
 
 use super::store::{chain_ids, ImageRecord, LayerRecord};
-use super::unpack::{layer_media_type, verify_diff_id, UnpackedLayer};
+use super::unpack::{read_full, verify_diff_id, UnpackedLayer};
 use crate::{Daemon, Error, Result};
 
 /// Files up to this size are also kept in memory (manifests, configs, indexes).
@@ -57,7 +58,7 @@ fn clean(path: &Path) -> Option<String> {
 /// gzip/zstd stream (configs and manifests are JSON).
 fn looks_like_layer(head: &[u8]) -> bool {
     let tar = head.len() >= 263 && &head[257..262] == b"ustar";
-    tar || berth_layer::Compression::detect(head) != berth_layer::Compression::None
+    tar || Compression::detect(head) != Compression::None
 }
 
 /// A layer being unpacked on its own thread while its bytes stream in.
@@ -88,22 +89,13 @@ impl Read for ChunkReader {
     }
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
 /// What the tar held, by cleaned path.
 #[derive(Default)]
 struct Received {
     small: HashMap<String, Vec<u8>>,
     blobs: HashMap<String, PendingBlob>,
+    /// How each file is compressed, seen from its first bytes as it came.
+    compression: HashMap<String, Compression>,
     links: HashMap<String, String>,
     /// Layers being unpacked as they came, with their still open blob writers
     /// (the unpack's diff id names a plain tar's blob).
@@ -232,13 +224,25 @@ impl Daemon {
                 let blob = &got.blobs[p];
                 layers.push(LayerRecord {
                     blob: blob.digest().clone(),
-                    media_type: layer_media_type(blob.path())?.to_string(),
+                    media_type: got
+                        .compression
+                        .get(p)
+                        .copied()
+                        .unwrap_or(Compression::None)
+                        .oci_layer_media_type()
+                        .to_string(),
                     blob_size: blob.size(),
                     diff_id: diff_ids[i].clone(),
                     size: staged.get(&chains[i]).map(|(s, _)| *s).unwrap_or(0),
                 });
             }
-            images.push((config_path, layer_paths, layers, img.repo_tags.clone()));
+            images.push((
+                config_path,
+                config,
+                layer_paths,
+                layers,
+                img.repo_tags.clone(),
+            ));
         }
 
         let _w = self.lock_write();
@@ -260,7 +264,7 @@ impl Daemon {
         }
         let mut batch = Vec::new();
         let mut moved = Vec::new();
-        for (config_path, layer_paths, layers, tags) in images {
+        for (config_path, config, layer_paths, layers, tags) in images {
             for p in layer_paths.iter().chain(std::iter::once(&config_path)) {
                 if let Some(blob) = got.blobs.remove(p) {
                     blob.commit()?;
@@ -287,10 +291,12 @@ impl Daemon {
                     parent: None,
                     last_tag_time: None,
                 },
+                config,
                 tags,
             ));
         }
-        let tags: Vec<Vec<berth_image::Reference>> = batch.iter().map(|(_, t)| t.clone()).collect();
+        let tags: Vec<Vec<berth_image::Reference>> =
+            batch.iter().map(|(_, _, t)| t.clone()).collect();
         let registered = self.register_images(batch)?;
         for (name, prev) in moved {
             // docker tells the user when a tag moves away from an image.
@@ -352,13 +358,17 @@ impl Daemon {
                 let mut buf = Vec::with_capacity(size as usize);
                 e.read_to_end(&mut buf).map_err(read_err)?;
                 w.write_all(&buf).map_err(Error::io("ingest"))?;
+                got.compression
+                    .insert(path.clone(), Compression::detect(&buf));
                 got.small.insert(path.clone(), buf);
             } else {
                 let mut head = vec![0u8; 512];
                 let n = read_full(&mut e, &mut head).map_err(read_err)?;
                 head.truncate(n);
+                got.compression
+                    .insert(path.clone(), Compression::detect(&head));
                 if looks_like_layer(&head) {
-                    if berth_layer::Compression::detect(&head) == berth_layer::Compression::None {
+                    if Compression::detect(&head) == Compression::None {
                         // A plain tar: its digest is the diff id the unpack computes.
                         w.skip_hashing();
                     }

@@ -30,12 +30,6 @@ pub use save::SavePlan;
 /// Filters as the API sends them: name → accepted values.
 pub type ImageFilters = BTreeMap<String, Vec<String>>;
 
-pub struct PruneOptions {
-    /// Also remove tagged images that no container uses (`-a`).
-    pub all: bool,
-    pub filters: ImageFilters,
-}
-
 impl Daemon {
     /// `GET /images/json`.
     pub fn list_images(&self, all: bool, filters: &ImageFilters) -> Result<Vec<ImageSummary>> {
@@ -416,11 +410,12 @@ impl Daemon {
         Ok(freed)
     }
 
-    /// `POST /images/prune`.
-    pub fn prune_images(&self, opts: &PruneOptions) -> Result<ImagePruneReport> {
-        check_filter_keys(&opts.filters, &["dangling", "label", "label!", "until"])?;
-        let all = opts.all || bool_filter(&opts.filters, "dangling")? == Some(false);
-        let until = opts.filters.get("until").map(|v| until_of(v)).transpose()?;
+    /// `POST /images/prune`: dangling images, or with `dangling=false` (`-a`)
+    /// every image no container uses.
+    pub fn prune_images(&self, filters: &ImageFilters) -> Result<ImagePruneReport> {
+        check_filter_keys(filters, &["dangling", "label", "label!", "until"])?;
+        let all = bool_filter(filters, "dangling")? == Some(false);
+        let until = filters.get("until").map(|v| until_of(v)).transpose()?;
         let _w = self.lock_write();
         let candidates: Vec<Digest> = {
             let st = self.read();
@@ -430,11 +425,10 @@ impl Daemon {
                 .filter(|img| until.is_none_or(|t| img.created < t))
                 .filter(|img| {
                     let labels = img_labels(img);
-                    opts.filters
+                    filters
                         .get("label")
                         .is_none_or(|ls| ls.iter().all(|l| label_matches(labels, l)))
-                        && opts
-                            .filters
+                        && filters
                             .get("label!")
                             .is_none_or(|ls| ls.iter().all(|l| !label_matches(labels, l)))
                 })

@@ -263,18 +263,25 @@ pub fn image_from_record(content: &ContentStore, record: ImageRecord) -> Result<
     let bytes = content.read(&record.id)?;
     let config: ImageConfig = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Internal(format!("config {} of image: {e}", record.id)))?;
-    let created_ns = config
-        .created
-        .as_deref()
-        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .and_then(|t| t.timestamp_nanos_opt())
-        .unwrap_or(0);
-    Ok(Image {
-        record,
-        config,
-        created: created_ns.div_euclid(1_000_000_000),
-        created_ns,
-    })
+    Ok(Image::new(record, config))
+}
+
+impl Image {
+    /// An image from its record and its already parsed config.
+    pub fn new(record: ImageRecord, config: ImageConfig) -> Image {
+        let created_ns = config
+            .created
+            .as_deref()
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .and_then(|t| t.timestamp_nanos_opt())
+            .unwrap_or(0);
+        Image {
+            record,
+            config,
+            created: created_ns.div_euclid(1_000_000_000),
+            created_ns,
+        }
+    }
 }
 
 /// Blobs and snapshots that images reference, for garbage collection.

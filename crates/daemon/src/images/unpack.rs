@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use berth_image::config::ImageConfig;
 use berth_image::Reference;
-use berth_layer::Compression;
 use berth_snapshot::Prepared;
 use berth_store::Digest;
 
@@ -17,12 +17,17 @@ use crate::{Daemon, Error, Result};
 
 const READ_BUF: usize = 1 << 20;
 
-/// The OCI media type of a layer blob, from its first bytes.
-pub(crate) fn layer_media_type(path: &Path) -> Result<&'static str> {
-    let mut head = [0u8; 4];
-    let mut f = File::open(path).map_err(Error::io("layer blob"))?;
-    let n = f.read(&mut head).map_err(Error::io("layer blob"))?;
-    Ok(Compression::detect(&head[..n]).oci_layer_media_type())
+/// Reads until `buf` is full or the stream ends (a tar header or a layer's
+/// first bytes arrive in as many pieces as the sender chose).
+pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// A layer unpacked into a snapshot that is not visible yet.
@@ -117,18 +122,18 @@ impl Daemon {
     /// Caller holds the write lock.
     pub(crate) fn register_images(
         &self,
-        images: Vec<(ImageRecord, Vec<Reference>)>,
+        images: Vec<(ImageRecord, ImageConfig, Vec<Reference>)>,
     ) -> Result<Vec<Arc<Image>>> {
         self.content.sync()?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let mut out = Vec::new();
         let mut refs = self.read().refs().clone();
-        for (mut record, tags) in images {
+        for (mut record, config, tags) in images {
             if !tags.is_empty() {
                 record.last_tag_time = Some(now.clone());
             }
             self.image_store.write_record(&record)?;
-            let img = Arc::new(super::store::image_from_record(&self.content, record)?);
+            let img = Arc::new(Image::new(record, config));
             for t in &tags {
                 refs.insert(t.to_string(), img.id().clone());
             }
