@@ -14,6 +14,12 @@ pub use image::{
 pub use message::{ErrorDetail, JsonMessage, ProgressDetail};
 pub use system::{ComponentVersion, SystemDf, Version};
 
+/// Container, exec, network and volume models generated from the Engine API
+/// swagger (bollard-stubs): every field optional, docker's JSON names. Image
+/// models above stay hand-written because their output must match dockerd's
+/// field order byte for byte.
+pub use bollard_stubs::models;
+
 /// The error body of every failed request: `{"message": "..."}`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ErrorResponse {
