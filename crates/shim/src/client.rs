@@ -1,0 +1,434 @@
+//! The daemon's side: start a shim, talk to its socket, read its exit record.
+//!
+//! Blocking std I/O on purpose: every call is short (one request, one line back) except
+//! `wait`/`exec_wait`, and the daemon runs these on its blocking pool.
+
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::args::ShimArgs;
+use crate::error::{Error, Result};
+use crate::protocol::{parse_response, ExecRequest, ExitStatus, Request, ResponseError};
+
+/// File names inside the shim's state directory.
+pub const SOCKET: &str = "shim.sock";
+pub const EXIT_FILE: &str = "exit.json";
+pub const INIT_PID_FILE: &str = "init.pid";
+pub const SHIM_PID_FILE: &str = "shim.pid";
+
+/// Timeout for connecting and for the answer to a control request.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `spawn` waits for the shim's `{"pid":N}` line (container creation included).
+const SPAWN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A handle on one container's shim socket. Each request opens its own connection.
+#[derive(Debug, Clone)]
+pub struct ShimClient {
+    socket: PathBuf,
+}
+
+impl ShimClient {
+    /// Checks that a shim answers on `<state_dir>/shim.sock`.
+    pub fn connect(state_dir: &Path) -> Result<Self> {
+        let client = ShimClient {
+            socket: state_dir.join(SOCKET),
+        };
+        client.dial()?;
+        Ok(client)
+    }
+
+    /// Releases the init from the start barrier.
+    pub fn start(&self) -> Result<()> {
+        self.call(&Request::Start, Some(CONTROL_TIMEOUT)).map(drop)
+    }
+
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        self.call(&Request::Kill { signal, all }, Some(CONTROL_TIMEOUT))
+            .map(drop)
+    }
+
+    /// Blocks until the init has exited and its output is drained.
+    pub fn wait(&self) -> Result<ExitStatus> {
+        body(self.call(&Request::Wait, None)?)
+    }
+
+    pub fn pause(&self) -> Result<()> {
+        self.call(&Request::Pause, Some(CONTROL_TIMEOUT)).map(drop)
+    }
+
+    pub fn resume(&self) -> Result<()> {
+        self.call(&Request::Resume, Some(CONTROL_TIMEOUT)).map(drop)
+    }
+
+    /// Sets the terminal size of the init, or of the exec `exec_id`.
+    pub fn resize(&self, exec_id: Option<&str>, height: u16, width: u16) -> Result<()> {
+        let req = Request::Resize {
+            exec_id: exec_id.map(str::to_owned),
+            height,
+            width,
+        };
+        self.call(&req, Some(CONTROL_TIMEOUT)).map(drop)
+    }
+
+    /// `berth_runtime::Stats` fields plus `"networks"` (per interface of the container's
+    /// network namespace), as one JSON object.
+    pub fn stats(&self) -> Result<Map<String, Value>> {
+        self.call(&Request::Stats, Some(CONTROL_TIMEOUT))
+    }
+
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let mut body = self.call(&Request::Pids, Some(CONTROL_TIMEOUT))?;
+        field(&mut body, "pids")
+    }
+
+    /// Applies new cgroup limits (`resources`: a serialized `berth_runtime::Resources`).
+    pub fn update<R: serde::Serialize>(&self, resources: &R) -> Result<()> {
+        let resources = serde_json::to_value(resources)
+            .map_err(|e| Error::Protocol(format!("cannot encode resources: {e}")))?;
+        self.call(&Request::Update { resources }, Some(CONTROL_TIMEOUT))
+            .map(drop)
+    }
+
+    /// Blocks until the exec `exec_id` has ended; its exit code.
+    pub fn exec_wait(&self, exec_id: &str) -> Result<i32> {
+        let mut body = self.call(
+            &Request::ExecWait {
+                exec_id: exec_id.to_owned(),
+            },
+            None,
+        )?;
+        field(&mut body, "exit_code")
+    }
+
+    /// Starts an exec. Returns its pid and, unless `detach`, the connection carrying its
+    /// stream (raw bytes with a TTY, else docker's multiplexed frames; write = stdin,
+    /// `shutdown(Write)` = stdin EOF).
+    pub fn exec(&self, req: &ExecRequest) -> Result<(i32, Option<UnixStream>)> {
+        let (mut body, stream) = self.request(&Request::Exec(req.clone()))?;
+        let pid = field(&mut body, "pid")?;
+        Ok((pid, (!req.detach).then_some(stream)))
+    }
+
+    /// Sends a streaming request (attach) and returns the connection once the shim has
+    /// accepted it, with no timeouts left on it.
+    pub fn open_stream(&self, request: &Request) -> Result<UnixStream> {
+        self.request(request).map(|(_, stream)| stream)
+    }
+
+    fn request(&self, request: &Request) -> Result<(Map<String, Value>, UnixStream)> {
+        let mut stream = self.dial()?;
+        let body = self.exchange(&mut stream, request, Some(CONTROL_TIMEOUT))?;
+        set_timeouts(&stream, None).map_err(|e| Error::path("configure", &self.socket, e))?;
+        Ok((body, stream))
+    }
+
+    fn call(&self, request: &Request, timeout: Option<Duration>) -> Result<Map<String, Value>> {
+        let mut stream = self.dial()?;
+        self.exchange(&mut stream, request, timeout)
+    }
+
+    fn dial(&self) -> Result<UnixStream> {
+        let stream = UnixStream::connect(&self.socket)
+            .map_err(|e| Error::path("connect to shim", &self.socket, e))?;
+        set_timeouts(&stream, Some(CONTROL_TIMEOUT))
+            .map_err(|e| Error::path("configure", &self.socket, e))?;
+        Ok(stream)
+    }
+
+    fn exchange(
+        &self,
+        stream: &mut UnixStream,
+        request: &Request,
+        timeout: Option<Duration>,
+    ) -> Result<Map<String, Value>> {
+        let mut line = serde_json::to_vec(request)
+            .map_err(|e| Error::Protocol(format!("cannot encode request: {e}")))?;
+        line.push(b'\n');
+        stream
+            .write_all(&line)
+            .map_err(|e| Error::path("send request to shim", &self.socket, e))?;
+        stream
+            .set_read_timeout(timeout)
+            .map_err(|e| Error::path("configure", &self.socket, e))?;
+        let answer =
+            read_line(stream).map_err(|e| Error::path("read shim answer", &self.socket, e))?;
+        parse_response(&answer).map_err(|e| match e {
+            ResponseError::Shim(msg) => Error::Shim(msg),
+            ResponseError::Malformed(msg) => Error::Protocol(msg),
+        })
+    }
+}
+
+fn set_timeouts(stream: &UnixStream, t: Option<Duration>) -> std::io::Result<()> {
+    stream.set_read_timeout(t)?;
+    stream.set_write_timeout(t)
+}
+
+/// Reads one line byte by byte: whatever follows it on a stream connection belongs to
+/// the caller.
+fn read_line(stream: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "connection closed before a complete answer",
+                ))
+            }
+            Ok(_) if byte[0] == b'\n' => return Ok(line),
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn body<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T> {
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| Error::Protocol(format!("unexpected answer: {e}")))
+}
+
+fn field<T: DeserializeOwned>(map: &mut Map<String, Value>, name: &str) -> Result<T> {
+    let v = map
+        .remove(name)
+        .ok_or_else(|| Error::Protocol(format!("answer lacks \"{name}\"")))?;
+    serde_json::from_value(v).map_err(|e| Error::Protocol(format!("bad \"{name}\" in answer: {e}")))
+}
+
+/// Starts `berth shim` for `args` and waits until the container is created (init blocked
+/// at the start barrier). Returns the init's pid. The shim detaches itself: it survives
+/// the caller.
+pub fn spawn(args: &ShimArgs, berth_exe: &Path) -> Result<i32> {
+    let fail = |reason: String| Error::Spawn {
+        id: args.id.clone(),
+        reason,
+    };
+    let mut child = Command::new(berth_exe)
+        .arg("shim")
+        .args(args.to_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run {}: {e}", berth_exe.display())))?;
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(fail("no pipe to the shim".into()));
+    };
+    // The first process exits right after forking the real shim; reap it now.
+    let first = child
+        .wait()
+        .map_err(|e| fail(format!("waiting for the shim launcher: {e}")))?;
+    let line = read_line_timeout(&mut stdout, SPAWN_TIMEOUT);
+    let mut diag = String::new();
+    let report = match line {
+        Ok(Some(line)) => line,
+        Ok(None) | Err(_) => {
+            // Nothing on stdout: whatever the shim printed on stderr explains why.
+            let _ = set_nonblocking(stderr.as_raw_fd());
+            let _ = stderr.read_to_string(&mut diag);
+            let why = match line {
+                Err(e) => e.to_string(),
+                _ => format!("it exited without reporting ({first})"),
+            };
+            let diag = diag.trim();
+            return Err(fail(if diag.is_empty() {
+                why
+            } else {
+                format!("{why}: {diag}")
+            }));
+        }
+    };
+    let v: Value = serde_json::from_slice(&report).map_err(|_| {
+        fail(format!(
+            "unexpected report {:?}",
+            String::from_utf8_lossy(&report)
+        ))
+    })?;
+    if let Some(err) = v.get("error").and_then(Value::as_str) {
+        return Err(fail(err.to_owned()));
+    }
+    v.get("pid")
+        .and_then(Value::as_i64)
+        .and_then(|p| i32::try_from(p).ok())
+        .ok_or_else(|| fail(format!("unexpected report {v}")))
+}
+
+fn set_nonblocking(fd: i32) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own, no pointers involved.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One line from a pipe within `timeout`; `None` at EOF. Does not wait for EOF: a
+/// container process may have inherited the pipe's write end.
+fn read_line_timeout(
+    pipe: &mut impl AsRawFdRead,
+    timeout: Duration,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let deadline = Instant::now() + timeout;
+    let mut line = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                ErrorKind::TimedOut,
+                "no answer from the shim in time",
+            ));
+        }
+        let mut pfd = libc::pollfd {
+            fd: pipe.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            continue;
+        }
+        // The shim writes its report with a single write, so reading in chunks does not
+        // run into anything that belongs to someone else.
+        match pipe.read(&mut buf) {
+            Ok(0) => return Ok(if line.is_empty() { None } else { Some(line) }),
+            Ok(k) => {
+                line.extend_from_slice(&buf[..k]);
+                if let Some(i) = line.iter().position(|&b| b == b'\n') {
+                    line.truncate(i);
+                    return Ok(Some(line));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A readable pipe end with its descriptor (ChildStdout and friends).
+trait AsRawFdRead: Read + AsRawFd {}
+impl<T: Read + AsRawFd> AsRawFdRead for T {}
+
+/// The exit record a finished shim left behind, if any.
+pub fn read_exit(state_dir: &Path) -> Option<ExitStatus> {
+    let bytes = fs::read(state_dir.join(EXIT_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn read_exit_parses_the_record_and_ignores_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_exit(dir.path()), None);
+        fs::write(
+            dir.path().join(EXIT_FILE),
+            r#"{"exit_code":3,"oom_killed":false,"finished_at":"2026-11-23T12:00:00.5Z"}"#,
+        )
+        .unwrap();
+        let st = read_exit(dir.path()).unwrap();
+        assert_eq!((st.exit_code, st.oom_killed), (3, false));
+        fs::write(dir.path().join(EXIT_FILE), "{").unwrap();
+        assert_eq!(read_exit(dir.path()), None);
+    }
+
+    /// A fake shim answering one connection with `answer`, returning what it was sent.
+    fn fake_shim(dir: &Path, answer: &'static str) -> std::thread::JoinHandle<Vec<u8>> {
+        let listener = UnixListener::bind(dir.join(SOCKET)).unwrap();
+        std::thread::spawn(move || {
+            // connect() probes once; the second connection carries the request.
+            drop(listener.accept().unwrap());
+            let (mut conn, _) = listener.accept().unwrap();
+            let got = read_line(&mut conn).unwrap();
+            conn.write_all(answer.as_bytes()).unwrap();
+            got
+        })
+    }
+
+    #[test]
+    fn client_sends_one_line_and_decodes_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let shim = fake_shim(dir.path(), "{\"ok\":true,\"pids\":[4,5]}\n");
+        let client = ShimClient::connect(dir.path()).unwrap();
+        assert_eq!(client.pids().unwrap(), [4, 5]);
+        assert_eq!(shim.join().unwrap(), br#"{"op":"pids"}"#);
+    }
+
+    #[test]
+    fn shim_errors_come_back_verbatim() {
+        let dir = tempfile::tempdir().unwrap();
+        let shim = fake_shim(dir.path(), "{\"error\":\"container abc is not running\"}\n");
+        let client = ShimClient::connect(dir.path()).unwrap();
+        let err = client.kill(9, false).unwrap_err();
+        assert!(
+            matches!(&err, Error::Shim(m) if m == "container abc is not running"),
+            "{err}"
+        );
+        assert_eq!(
+            shim.join().unwrap(),
+            br#"{"op":"kill","signal":9,"all":false}"#
+        );
+    }
+
+    #[test]
+    fn stream_keeps_bytes_after_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let shim = fake_shim(dir.path(), "{\"ok\":true}\n\x01\0\0\0\0\0\0\x02hi");
+        let client = ShimClient::connect(dir.path()).unwrap();
+        let req = Request::Attach {
+            stdin: false,
+            stdout: true,
+            stderr: true,
+        };
+        let mut s = client.open_stream(&req).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"\x01\0\0\0\0\0\0\x02hi");
+        shim.join().unwrap();
+    }
+
+    #[test]
+    fn connect_names_the_socket_when_nothing_listens() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ShimClient::connect(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("shim.sock"), "{err}");
+    }
+
+    #[test]
+    fn spawn_reports_a_missing_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ShimArgs {
+            id: "c1".into(),
+            ..ShimArgs::default()
+        };
+        let err = spawn(&args, &dir.path().join("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("container c1") && err.contains("nope"),
+            "{err}"
+        );
+    }
+}
