@@ -1,0 +1,223 @@
+//! Published ports: validation, conflicts, random host ports and host port reservations.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::OwnedFd;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Transport protocol of a published port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// One published port: `host_ip:host_port` → `container_port/proto`.
+/// `host_ip: None` (or an unspecified address) means every host address;
+/// `host_port: 0` asks for a free port from the ephemeral range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortBinding {
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: Proto,
+}
+
+impl PortBinding {
+    /// The host address as docker prints it (`0.0.0.0` for "any").
+    pub fn display_host_ip(&self) -> IpAddr {
+        match self.host_ip {
+            Some(ip) if !ip.is_unspecified() => ip,
+            _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
+    }
+
+    fn specific_ip(&self) -> Option<IpAddr> {
+        self.host_ip.filter(|ip| !ip.is_unspecified())
+    }
+
+    /// Whether both want the same host port (same protocol, overlapping addresses).
+    pub(crate) fn conflicts_with(&self, other: &PortBinding) -> bool {
+        self.proto == other.proto
+            && self.host_port == other.host_port
+            && match (self.specific_ip(), other.specific_ip()) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// Rejects what the network cannot publish (container port 0, specific IPv6 host addresses).
+pub(crate) fn validate(binding: &PortBinding) -> Result<()> {
+    if binding.container_port == 0 {
+        return Err(Error::InvalidContainerPort(0));
+    }
+    if let Some(ip @ IpAddr::V6(v6)) = binding.host_ip {
+        if !v6.is_unspecified() {
+            return Err(Error::InvalidHostIp(ip));
+        }
+    }
+    Ok(())
+}
+
+/// The kernel's ephemeral port range (docker's fallback when it cannot be read).
+pub(crate) fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| parse_range(&s))
+        .unwrap_or((49153, 65535))
+}
+
+fn parse_range(s: &str) -> Option<(u16, u16)> {
+    let mut it = s.split_whitespace().map(str::parse::<u16>);
+    match (it.next()?, it.next()?) {
+        (Ok(low), Ok(high)) if low > 0 && low <= high => Some((low, high)),
+        _ => None,
+    }
+}
+
+/// Binds (without listening) the host port so nothing else on the host takes it while the
+/// container publishes it. No SO_REUSEADDR: a plain bound socket blocks every other bind.
+pub(crate) fn reserve(binding: &PortBinding) -> std::io::Result<OwnedFd> {
+    use rustix::net::{AddressFamily, SocketType};
+    let ip = match binding.specific_ip() {
+        Some(ip) => ip,
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    };
+    let family = match ip {
+        IpAddr::V4(_) => AddressFamily::INET,
+        IpAddr::V6(_) => AddressFamily::INET6,
+    };
+    let kind = match binding.proto {
+        Proto::Tcp => SocketType::STREAM,
+        Proto::Udp => SocketType::DGRAM,
+    };
+    let fd = rustix::net::socket_with(family, kind, rustix::net::SocketFlags::CLOEXEC, None)?;
+    rustix::net::bind(&fd, &SocketAddr::new(ip, binding.host_port))?;
+    Ok(fd)
+}
+
+/// The bind error as Go prints it (docker's texts), without Rust's "(os error N)".
+pub(crate) fn describe_bind_error(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(libc::EADDRINUSE) => "address already in use".into(),
+        Some(libc::EADDRNOTAVAIL) => "cannot assign requested address".into(),
+        Some(libc::EACCES) => "permission denied".into(),
+        _ => err.to_string(),
+    }
+}
+
+/// Picks a free host port for `binding` (whose `host_port` is 0): not published by another
+/// container (`taken`) and bindable now. Starts at a random point of the range.
+pub(crate) fn reserve_random(
+    binding: &PortBinding,
+    taken: &[PortBinding],
+) -> Result<(u16, OwnedFd)> {
+    let (low, high) = ephemeral_range();
+    let span = u32::from(high - low) + 1;
+    let start = rand::random_range(0..span);
+    for i in 0..span {
+        let port = low + ((start + i) % span) as u16;
+        let candidate = PortBinding {
+            host_port: port,
+            ..binding.clone()
+        };
+        if taken.iter().any(|t| t.conflicts_with(&candidate)) {
+            continue;
+        }
+        if let Ok(fd) = reserve(&candidate) {
+            return Ok((port, fd));
+        }
+    }
+    Err(Error::AllPortsAllocated {
+        proto: binding.proto.as_str(),
+        low,
+        high,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pb(host_ip: Option<&str>, host_port: u16, proto: Proto) -> PortBinding {
+        PortBinding {
+            host_ip: host_ip.map(|s| s.parse().unwrap()),
+            host_port,
+            container_port: 80,
+            proto,
+        }
+    }
+
+    #[test]
+    fn conflicts() {
+        let any = pb(None, 8080, Proto::Tcp);
+        assert!(any.conflicts_with(&pb(Some("127.0.0.1"), 8080, Proto::Tcp)));
+        assert!(any.conflicts_with(&pb(Some("0.0.0.0"), 8080, Proto::Tcp)));
+        assert!(!any.conflicts_with(&pb(None, 8080, Proto::Udp)));
+        assert!(!any.conflicts_with(&pb(None, 8081, Proto::Tcp)));
+        let lo = pb(Some("127.0.0.1"), 8080, Proto::Tcp);
+        assert!(!lo.conflicts_with(&pb(Some("127.0.0.2"), 8080, Proto::Tcp)));
+        assert!(lo.conflicts_with(&pb(Some("127.0.0.1"), 8080, Proto::Tcp)));
+    }
+
+    #[test]
+    fn validation() {
+        let mut b = pb(None, 8080, Proto::Tcp);
+        assert!(validate(&b).is_ok());
+        b.container_port = 0;
+        assert_eq!(
+            validate(&b).unwrap_err().to_string(),
+            "invalid containerPort: 0"
+        );
+        let v6 = pb(Some("::1"), 8080, Proto::Tcp);
+        assert!(matches!(validate(&v6), Err(Error::InvalidHostIp(_))));
+        assert!(validate(&pb(Some("::"), 8080, Proto::Tcp)).is_ok());
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("32768\t60999\n"), Some((32768, 60999)));
+        assert_eq!(parse_range("60999 32768"), None);
+        assert_eq!(parse_range("x"), None);
+        let (low, high) = ephemeral_range();
+        assert!(low <= high);
+    }
+
+    #[test]
+    fn reservation_blocks_other_binds() {
+        let b = pb(Some("127.0.0.1"), 0, Proto::Tcp);
+        let (port, _fd) = reserve_random(&b, &[]).unwrap();
+        let (low, high) = ephemeral_range();
+        assert!((low..=high).contains(&port));
+        let err = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+        // The same port for UDP is another port.
+        let udp = pb(Some("127.0.0.1"), port, Proto::Udp);
+        assert!(reserve(&udp).is_ok());
+    }
+
+    #[test]
+    fn random_ports_skip_taken() {
+        let (low, high) = ephemeral_range();
+        let taken: Vec<PortBinding> = (low..high)
+            .map(|p| pb(None, p, Proto::Udp))
+            .collect();
+        // Only `high` is left (unless something on the host holds it).
+        if let Ok((port, _fd)) = reserve_random(&pb(None, 0, Proto::Udp), &taken) {
+            assert_eq!(port, high);
+        }
+    }
+}
