@@ -86,84 +86,74 @@ where
     };
 
     let (current, rotated) = open_all(path)?;
-    let mut files: Vec<(File, Option<u64>)> = rotated.into_iter().map(|(f, _)| (f, None)).collect();
-    let current_id = current.as_ref().map(|(_, id)| *id);
+    let files: Vec<File> = rotated.into_iter().map(|(f, _)| f).collect();
+    let n_old = files.len();
+    let mut cur_id = current.as_ref().map(|(_, id)| *id);
     let mut cur_file = current.map(|(f, _)| f);
-    let old_count = files.len();
-
-    // Start offsets per file (oldest first), from the tail count.
-    let mut starts = vec![0u64; old_count + 1];
-    let lens: Vec<u64> = files
-        .iter()
-        .map(|(f, _)| f)
-        .chain(cur_file.iter())
-        .map(|f| f.metadata().map(|m| m.len()).unwrap_or(0))
-        .collect();
-    let all_files: Vec<&File> = files
-        .iter()
-        .map(|(f, _)| f)
-        .chain(cur_file.iter())
-        .collect();
-    let mut skip_all_before = 0;
+    // Index i in 0..n_old is a rotated file (oldest first), n_old the current one.
+    let file_at = |i: usize| {
+        if i < n_old {
+            Some(&files[i])
+        } else {
+            cur_file.as_ref()
+        }
+    };
+    let mut lens = Vec::with_capacity(n_old + 1);
+    for i in 0..=n_old {
+        lens.push(match file_at(i) {
+            Some(f) => f.metadata().map_err(|e| Error::io("stat", path, e))?.len(),
+            None => 0,
+        });
+    }
+    let mut starts = vec![0u64; n_old + 1];
+    // First file to read; n_old + 1 = none of the existing records.
+    let mut first = 0;
     match opts.tail {
         Some(n) => {
+            first = n_old + 1;
             let mut remaining = n;
-            skip_all_before = all_files.len();
-            for i in (0..all_files.len()).rev() {
+            for i in (0..=n_old).rev() {
                 if remaining == 0 {
                     break;
                 }
-                let (off, found) = tail_offset(all_files[i], lens[i], remaining, path)?;
+                let Some(f) = file_at(i) else { continue };
+                let (off, found) = tail_offset(f, lens[i], remaining, path)?;
                 starts[i] = off;
                 remaining -= found;
-                skip_all_before = i;
-            }
-            if n == 0 {
-                // Nothing old: start following at the current end.
-                starts[all_files.len().saturating_sub(1)] = lens.last().copied().unwrap_or(0);
+                first = i;
             }
         }
         None => {
-            // With `since`, whole rotated files ending before it need not be parsed.
+            // With `since`, rotated files whose last record is older need not be parsed.
             if let Some(since) = opts.since {
-                for i in 0..old_count {
-                    if last_time(all_files[i], lens[i], path)?.is_some_and(|t| t < since) {
-                        skip_all_before = i + 1;
-                    } else {
-                        break;
-                    }
+                while first < n_old
+                    && last_time(&files[first], lens[first], path)?.is_some_and(|t| t < since)
+                {
+                    first += 1;
                 }
             }
         }
     }
-    drop(all_files);
-    if opts.tail == Some(0) {
-        skip_all_before = old_count;
-    }
 
     // Rotated files: read whole (from their start offset).
-    for (i, (f, _)) in files.iter_mut().enumerate() {
-        if i < skip_all_before {
-            continue;
-        }
+    for (i, f) in files.iter().enumerate().skip(first) {
         let mut pos = starts[i];
         let mut pending = Vec::new();
-        let (flow, _) = drain(f, &mut pos, &mut pending, &mut emit, path)?;
-        if flow == Flow::Done {
+        if drain(f, &mut pos, &mut pending, &mut emit, path)?.0 == Flow::Done {
             return Ok(());
         }
     }
     drop(files);
 
     // The current file, then (when following) whatever gets written next.
-    let mut pos = if skip_all_before <= old_count {
-        starts[old_count]
-    } else {
-        lens[old_count]
+    let mut pos = match (first <= n_old, cur_file.as_ref()) {
+        (true, _) => starts[n_old],
+        // No old records wanted: follow from the end of the last complete record.
+        (false, Some(f)) => tail_offset(f, lens[n_old], 0, path)?.0,
+        (false, None) => 0,
     };
     let mut pending = Vec::new();
-    let mut cur_id = current_id;
-    if let Some(f) = cur_file.as_mut() {
+    if let Some(f) = cur_file.as_ref() {
         if drain(f, &mut pos, &mut pending, &mut emit, path)?.0 == Flow::Done {
             return Ok(());
         }
@@ -177,7 +167,7 @@ where
         // Sampled before reading so everything written before stop was set is returned.
         let stopping = stop();
         let mut got = false;
-        if let Some(f) = cur_file.as_mut() {
+        if let Some(f) = cur_file.as_ref() {
             let (flow, n) = drain(f, &mut pos, &mut pending, &mut emit, path)?;
             if flow == Flow::Done {
                 return Ok(());
@@ -188,7 +178,7 @@ where
             if Some(id) != cur_id {
                 // Rotated: finish the old file (records may have landed after the last
                 // read), then continue at the top of the new one.
-                if let Some(f) = cur_file.as_mut() {
+                if let Some(f) = cur_file.as_ref() {
                     if drain(f, &mut pos, &mut pending, &mut emit, path)?.0 == Flow::Done {
                         return Ok(());
                     }
@@ -222,7 +212,7 @@ where
 /// Reads `f` from `pos` to its end, emitting complete lines; an unterminated tail stays in
 /// `pending` (the writer may be mid-record). Returns the flow and the bytes read.
 fn drain(
-    f: &mut File,
+    f: &File,
     pos: &mut u64,
     pending: &mut Vec<u8>,
     emit: &mut impl FnMut(&[u8]) -> Flow,
@@ -267,7 +257,8 @@ fn drain(
 }
 
 /// Where the last `n` complete lines of `f[..len]` start, and how many there are (fewer
-/// when the file is shorter). Reads backwards in chunks.
+/// when the file is shorter); for `n == 0`, the end of the last complete line. Reads
+/// backwards in chunks.
 fn tail_offset(f: &File, len: u64, n: usize, path: &Path) -> Result<(u64, usize)> {
     let mut buf = vec![0u8; CHUNK];
     let mut end = len;
@@ -284,6 +275,9 @@ fn tail_offset(f: &File, len: u64, n: usize, path: &Path) -> Result<(u64, usize)
                 continue;
             }
             if !seen_last {
+                if n == 0 {
+                    return Ok((start + i as u64 + 1, 0));
+                }
                 seen_last = true;
                 continue;
             }

@@ -251,3 +251,256 @@ fn rename_if_exists(from: &Path, to: &Path) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(ms: i64) -> Timestamp {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .unwrap()
+            + chrono::Duration::milliseconds(ms)
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn logs(path: &Path) -> Vec<String> {
+        lines(path)
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["log"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_record_per_line_in_dockers_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = JsonFileWriter::open(&path, None, 1).unwrap();
+        w.write(Stream::Stdout, b"hello <world>\nsecond", t(0))
+            .unwrap();
+        w.write(Stream::Stdout, b" half\n", t(1500)).unwrap();
+        w.write(Stream::Stderr, b"oops\n", t(2000)).unwrap();
+        assert_eq!(
+            lines(&path),
+            vec![
+                r#"{"log":"hello \u003cworld\u003e\n","stream":"stdout","time":"2026-11-23T12:00:00Z"}"#,
+                r#"{"log":"second half\n","stream":"stdout","time":"2026-11-23T12:00:01.5Z"}"#,
+                r#"{"log":"oops\n","stream":"stderr","time":"2026-11-23T12:00:02Z"}"#,
+            ]
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o640
+        );
+    }
+
+    #[test]
+    fn streams_are_buffered_separately_and_flushed_at_eof() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = JsonFileWriter::open(&path, None, 1).unwrap();
+        w.write(Stream::Stdout, b"out-", t(0)).unwrap();
+        w.write(Stream::Stderr, b"err\n", t(1)).unwrap();
+        w.write(Stream::Stdout, b"line\nno newline", t(2)).unwrap();
+        w.write(Stream::Stderr, b"err tail", t(3)).unwrap();
+        assert_eq!(logs(&path), vec!["err\n", "out-line\n"]);
+        w.finish(t(4)).unwrap();
+        assert_eq!(
+            logs(&path),
+            vec!["err\n", "out-line\n", "no newline", "err tail"]
+        );
+        // Flushing again writes nothing.
+        w.finish(t(5)).unwrap();
+        assert_eq!(lines(&path).len(), 4);
+    }
+
+    #[test]
+    fn utf8_split_across_reads_stays_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = JsonFileWriter::open(&path, None, 1).unwrap();
+        let e = "é".as_bytes();
+        w.write(Stream::Stdout, &e[..1], t(0)).unwrap();
+        w.write(Stream::Stdout, &[e[1], b'\n', 0xff, b'\n'], t(0))
+            .unwrap();
+        assert_eq!(logs(&path), vec!["é\n", "\u{fffd}\n"]);
+        assert!(lines(&path)[1].contains(r#""log":"\ufffd\n""#));
+    }
+
+    #[test]
+    fn long_lines_become_16k_partial_records_sharing_the_first_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = JsonFileWriter::open(&path, None, 1).unwrap();
+        // Exactly one byte short of the buffer: a single record.
+        let mut fits = vec![b'a'; MAX_RECORD_BYTES - 1];
+        fits.push(b'\n');
+        w.write(Stream::Stdout, &fits, t(0)).unwrap();
+        // 40000 bytes then a newline, fed in uneven pieces at different times.
+        let long = vec![b'b'; 40_000];
+        w.write(Stream::Stdout, &long[..1000], t(10)).unwrap();
+        w.write(Stream::Stdout, &long[1000..20_000], t(20)).unwrap();
+        w.write(Stream::Stdout, &long[20_000..], t(30)).unwrap();
+        w.write(Stream::Stdout, b"\nnext\n", t(40)).unwrap();
+        let recs: Vec<serde_json::Value> = lines(&path)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let sizes: Vec<usize> = recs
+            .iter()
+            .map(|r| r["log"].as_str().unwrap().len())
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![
+                MAX_RECORD_BYTES,
+                MAX_RECORD_BYTES,
+                MAX_RECORD_BYTES,
+                40_000 - 2 * MAX_RECORD_BYTES + 1,
+                5
+            ]
+        );
+        assert!(recs[0]["log"].as_str().unwrap().ends_with('\n'));
+        assert!(!recs[1]["log"].as_str().unwrap().ends_with('\n'));
+        assert!(!recs[2]["log"].as_str().unwrap().ends_with('\n'));
+        assert!(recs[3]["log"].as_str().unwrap().ends_with("b\n"));
+        // The pieces of the split line all carry the time of its first partial record.
+        let times: Vec<&str> = recs.iter().map(|r| r["time"].as_str().unwrap()).collect();
+        assert_eq!(
+            times,
+            vec![
+                "2026-11-23T12:00:00Z",
+                "2026-11-23T12:00:00.02Z",
+                "2026-11-23T12:00:00.02Z",
+                "2026-11-23T12:00:00.02Z",
+                "2026-11-23T12:00:00.04Z"
+            ]
+        );
+        // A line of exactly 16 KiB: a full partial record, then "\n" alone.
+        let mut exact = vec![b'c'; MAX_RECORD_BYTES];
+        exact.push(b'\n');
+        w.write(Stream::Stderr, &exact, t(50)).unwrap();
+        let l = logs(&path);
+        assert_eq!(l[l.len() - 2].len(), MAX_RECORD_BYTES);
+        assert_eq!(l[l.len() - 1], "\n");
+    }
+
+    #[test]
+    fn attrs_sit_between_stream_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = JsonFileWriter::open(&path, None, 1).unwrap();
+        let attrs = [
+            ("z".to_string(), "1".to_string()),
+            ("a<".to_string(), "x y".to_string()),
+        ]
+        .into();
+        w.set_attrs(&attrs);
+        w.write(Stream::Stdout, b"x\n", t(0)).unwrap();
+        assert_eq!(
+            lines(&path),
+            vec![
+                r#"{"log":"x\n","stream":"stdout","attrs":{"a\u003c":"x y","z":"1"},"time":"2026-11-23T12:00:00Z"}"#
+            ]
+        );
+    }
+
+    fn record_len(i: usize) -> usize {
+        format!(r#"{{"log":"line {i:04}\n","stream":"stdout","time":"2026-11-23T12:00:00Z"}}"#)
+            .len()
+            + 1
+    }
+
+    #[test]
+    fn rotation_keeps_max_file_files_of_about_max_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let rec = record_len(0) as u64;
+        let max_size = 3 * rec + 10; // rotates after every 4th record
+        let mut w = JsonFileWriter::open(&path, Some(max_size), 3).unwrap();
+        for i in 0..22 {
+            w.write(Stream::Stdout, format!("line {i:04}\n").as_bytes(), t(0))
+                .unwrap();
+        }
+        assert!(
+            !rotated_name(&path, 3).exists(),
+            "only max-file files are kept"
+        );
+        let f2 = logs(&rotated_name(&path, 2));
+        let f1 = logs(&rotated_name(&path, 1));
+        let cur = logs(&path);
+        // A file is rotated once it has reached max-size, before the next record.
+        assert_eq!(
+            f2,
+            (12..16)
+                .map(|i| format!("line {i:04}\n"))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            f1,
+            (16..20)
+                .map(|i| format!("line {i:04}\n"))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            cur,
+            (20..22)
+                .map(|i| format!("line {i:04}\n"))
+                .collect::<Vec<_>>()
+        );
+        for p in [rotated_name(&path, 1), rotated_name(&path, 2)] {
+            let len = std::fs::metadata(&p).unwrap().len();
+            assert!(len >= max_size && len < max_size + rec, "{len}");
+        }
+    }
+
+    #[test]
+    fn single_file_is_replaced_and_reopen_continues_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let rec = record_len(0) as u64;
+        {
+            let mut w = JsonFileWriter::open(&path, Some(2 * rec), 1).unwrap();
+            for i in 0..3 {
+                w.write(Stream::Stdout, format!("line {i:04}\n").as_bytes(), t(0))
+                    .unwrap();
+            }
+        }
+        assert_eq!(logs(&path), vec!["line 0002\n"]);
+        assert!(!rotated_name(&path, 1).exists());
+        // A new writer (a restarted shim) appends and counts what is there.
+        let mut w = JsonFileWriter::open(&path, Some(2 * rec), 2).unwrap();
+        w.write(Stream::Stdout, b"line 0003\n", t(0)).unwrap();
+        w.write(Stream::Stdout, b"line 0004\n", t(0)).unwrap();
+        assert_eq!(
+            logs(&rotated_name(&path, 1)),
+            vec!["line 0002\n", "line 0003\n"]
+        );
+        assert_eq!(logs(&path), vec!["line 0004\n"]);
+        assert_eq!(w.path(), path.as_path());
+    }
+
+    #[test]
+    fn open_reports_the_path() {
+        let err = JsonFileWriter::open(Path::new("/nonexistent-dir-berth/x-json.log"), None, 1)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("/nonexistent-dir-berth/x-json.log"),
+            "{err}"
+        );
+    }
+}
