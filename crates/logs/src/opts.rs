@@ -211,3 +211,166 @@ pub fn extra_attrs(
     }
     Ok(extra)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn err(pairs: &[(&str, &str)]) -> String {
+        parse_log_opts(&opts(pairs)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn sizes_follow_go_units_from_human_size() {
+        assert_eq!(parse_size("10m").unwrap(), 10_000_000);
+        assert_eq!(parse_size("1g").unwrap(), 1_000_000_000);
+        assert_eq!(parse_size("500k").unwrap(), 500_000);
+        assert_eq!(parse_size("500KB").unwrap(), 500_000);
+        assert_eq!(parse_size("2MiB").unwrap(), 2_000_000);
+        assert_eq!(parse_size("1.5 m").unwrap(), 1_500_000);
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert_eq!(parse_size("64b").unwrap(), 64);
+        assert_eq!(
+            parse_size("abc").unwrap_err().to_string(),
+            "invalid size: 'abc'"
+        );
+        assert_eq!(parse_size("").unwrap_err().to_string(), "invalid size: ''");
+        assert_eq!(
+            parse_size("-1").unwrap_err().to_string(),
+            "invalid size: '-1'"
+        );
+        assert_eq!(
+            parse_size("10x").unwrap_err().to_string(),
+            "invalid suffix: 'x'"
+        );
+        assert_eq!(
+            parse_size("10kk").unwrap_err().to_string(),
+            "invalid suffix: 'kk'"
+        );
+        assert_eq!(
+            parse_size("10bb").unwrap_err().to_string(),
+            "invalid suffix: 'bb'"
+        );
+        assert_eq!(
+            parse_size("10mbyte").unwrap_err().to_string(),
+            "invalid suffix: 'mbyte'"
+        );
+        assert_eq!(
+            parse_size("1.2.3").unwrap_err().to_string(),
+            r#"strconv.ParseFloat: parsing "1.2.3": invalid syntax"#
+        );
+    }
+
+    #[test]
+    fn parses_rotation_settings() {
+        assert_eq!(
+            parse_log_opts(&opts(&[("max-size", "10m"), ("max-file", "3")])).unwrap(),
+            LogConfig {
+                max_size: Some(10_000_000),
+                max_file: 3
+            }
+        );
+        // max-size alone: docker keeps a single file.
+        assert_eq!(
+            parse_log_opts(&opts(&[("max-size", "1k")])).unwrap(),
+            LogConfig {
+                max_size: Some(1000),
+                max_file: 1
+            }
+        );
+        // Nothing given: berth's default cap.
+        assert_eq!(
+            parse_log_opts(&BTreeMap::new()).unwrap(),
+            LogConfig::default()
+        );
+        assert_eq!(LogConfig::default().max_file, DEFAULT_MAX_FILE);
+        assert!(parse_log_opts(&opts(&[
+            ("compress", "false"),
+            ("labels", "a"),
+            ("tag", "x")
+        ]))
+        .is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_options_with_dockers_texts() {
+        assert_eq!(
+            err(&[("max-sise", "1m")]),
+            "unknown log opt 'max-sise' for json-file log driver"
+        );
+        assert_eq!(
+            err(&[("max-size", "0")]),
+            "max-size must be a positive number"
+        );
+        assert_eq!(err(&[("max-size", "ten")]), "invalid size: 'ten'");
+        assert_eq!(err(&[("max-file", "0")]), "max-file cannot be less than 1");
+        assert_eq!(err(&[("max-file", "-2")]), "max-file cannot be less than 1");
+        assert_eq!(
+            err(&[("max-file", "x")]),
+            r#"strconv.Atoi: parsing "x": invalid syntax"#
+        );
+        assert_eq!(
+            err(&[("max-file", "99999999999999999999")]),
+            r#"strconv.Atoi: parsing "99999999999999999999": value out of range"#
+        );
+        assert_eq!(
+            err(&[("compress", "yes")]),
+            r#"strconv.ParseBool: parsing "yes": invalid syntax"#
+        );
+        assert_eq!(
+            err(&[("compress", "true"), ("max-size", "1m")]),
+            "compress cannot be true when max-file is less than 2 or max-size is not set"
+        );
+        assert!(
+            err(&[("compress", "1"), ("max-size", "1m"), ("max-file", "2")])
+                .contains("not supported")
+        );
+        assert!(err(&[("env-regex", "(")]).contains("env-regex=("));
+    }
+
+    #[test]
+    fn extra_attrs_pick_labels_and_env() {
+        let labels: BTreeMap<String, String> = [("com.a", "1"), ("com.b", "2"), ("other", "3")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = vec![
+            "FOO=bar".to_string(),
+            "EMPTY=".to_string(),
+            "NOEQ".to_string(),
+            "X_1=y=z".to_string(),
+        ];
+        let got = extra_attrs(
+            &opts(&[
+                ("labels", "com.a,missing"),
+                ("env", "FOO,EMPTY,NOEQ"),
+                ("env-regex", "^X_"),
+            ]),
+            &labels,
+            &env,
+        )
+        .unwrap();
+        let want: BTreeMap<String, String> = [
+            ("com.a", "1"),
+            ("FOO", "bar"),
+            ("EMPTY", ""),
+            ("X_1", "y=z"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(got, want);
+        let got = extra_attrs(&opts(&[("labels-regex", "^com\\.")]), &labels, &env).unwrap();
+        assert_eq!(got.keys().collect::<Vec<_>>(), vec!["com.a", "com.b"]);
+        assert!(extra_attrs(&BTreeMap::new(), &labels, &env)
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -412,3 +412,348 @@ fn query_escape(out: &mut String, s: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::JsonFileWriter;
+    use chrono::TimeZone;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    fn t(secs: i64) -> Timestamp {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .unwrap()
+            + chrono::Duration::seconds(secs)
+    }
+
+    fn line(i: usize) -> String {
+        format!("line {i:04}\n")
+    }
+
+    /// Writes records 0..n (record i at t(i)) with files of `per_file` records.
+    fn write_log(path: &Path, n: usize, per_file: u64, max_file: u32) -> JsonFileWriter {
+        let rec =
+            format!(r#"{{"log":"line 0000\n","stream":"stdout","time":"2026-11-23T12:00:00Z"}}"#)
+                .len() as u64
+                + 1;
+        let mut w = JsonFileWriter::open(path, Some(rec * per_file), max_file).unwrap();
+        for i in 0..n {
+            let stream = if i % 2 == 0 {
+                Stream::Stdout
+            } else {
+                Stream::Stderr
+            };
+            w.write(stream, line(i).as_bytes(), t(i as i64)).unwrap();
+        }
+        w
+    }
+
+    fn collect(path: &Path, opts: &ReadOptions) -> Vec<String> {
+        let mut out = Vec::new();
+        read(
+            path,
+            opts,
+            || true,
+            |r| {
+                out.push(String::from_utf8(r.line).unwrap());
+                true
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    fn range(r: std::ops::Range<usize>) -> Vec<String> {
+        r.map(line).collect()
+    }
+
+    #[test]
+    fn reads_rotated_files_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        write_log(&path, 10, 3, 4);
+        assert!(rotated_name(&path, 3).exists());
+        assert_eq!(collect(&path, &ReadOptions::default()), range(0..10));
+        let mut recs = Vec::new();
+        read(
+            &path,
+            &ReadOptions::default(),
+            || true,
+            |r| {
+                recs.push(r);
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(recs[0].stream, Stream::Stdout);
+        assert_eq!(recs[1].stream, Stream::Stderr);
+        assert_eq!(recs[9].time, t(9));
+    }
+
+    #[test]
+    fn tail_counts_records_across_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        // Files hold 3 records: .3 = 0-2, .2 = 3-5, .1 = 6-8, current = 9.
+        write_log(&path, 10, 3, 4);
+        let tail = |n| {
+            collect(
+                &path,
+                &ReadOptions {
+                    tail: Some(n),
+                    ..Default::default()
+                },
+            )
+        };
+        assert_eq!(tail(1), range(9..10));
+        assert_eq!(tail(2), range(8..10));
+        assert_eq!(tail(5), range(5..10));
+        assert_eq!(tail(0), Vec::<String>::new());
+        assert_eq!(tail(100), collect(&path, &ReadOptions::default()));
+        // Tail is taken first, then since filters within it (docker's order).
+        let opts = ReadOptions {
+            tail: Some(4),
+            since: Some(t(8)),
+            ..Default::default()
+        };
+        assert_eq!(collect(&path, &opts), range(8..10));
+    }
+
+    #[test]
+    fn since_and_until_filter_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        write_log(&path, 12, 4, 5);
+        let since = ReadOptions {
+            since: Some(t(5)),
+            ..Default::default()
+        };
+        assert_eq!(collect(&path, &since), range(5..12));
+        let until = ReadOptions {
+            until: Some(t(6)),
+            ..Default::default()
+        };
+        assert_eq!(collect(&path, &until), range(0..7));
+        let both = ReadOptions {
+            since: Some(t(3)),
+            until: Some(t(4)),
+            ..Default::default()
+        };
+        assert_eq!(collect(&path, &both), range(3..5));
+        let later = ReadOptions {
+            since: Some(t(100)),
+            ..Default::default()
+        };
+        assert!(collect(&path, &later).is_empty());
+    }
+
+    #[test]
+    fn missing_log_torn_lines_and_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        assert!(collect(&path, &ReadOptions::default()).is_empty());
+        let mut w = write_log(&path, 2, 100, 1);
+        w.set_attrs(&[("k".to_string(), "v w".to_string())].into());
+        w.write(Stream::Stdout, b"attr\n", t(3)).unwrap();
+        drop(w);
+        // A record cut short (crash mid-write) is not returned; garbage lines are skipped.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"not json\n{\"log\":\"cut").unwrap();
+        let mut all = Vec::new();
+        let opts = ReadOptions {
+            details: true,
+            ..Default::default()
+        };
+        read(
+            &path,
+            &opts,
+            || true,
+            |r| {
+                all.push(r);
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(all.len(), 3);
+        assert!(all[0].attrs.is_empty());
+        assert_eq!(format_attrs(&all[2].attrs), "k=v+w");
+        // Without details attributes are not returned.
+        let mut no_details = Vec::new();
+        read(
+            &path,
+            &ReadOptions::default(),
+            || true,
+            |r| {
+                no_details.push(r);
+                true
+            },
+        )
+        .unwrap();
+        assert!(no_details[2].attrs.is_empty());
+        // tail does not count the torn fragment; a garbage line counts (as in docker, tail
+        // counts lines) but is not returned.
+        let opts = ReadOptions {
+            tail: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(collect(&path, &opts), vec!["attr\n".to_string()]);
+    }
+
+    #[test]
+    fn the_callback_can_end_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        write_log(&path, 10, 3, 4);
+        let mut n = 0;
+        let opts = ReadOptions {
+            follow: true,
+            ..Default::default()
+        };
+        read(
+            &path,
+            &opts,
+            || false,
+            |_| {
+                n += 1;
+                n < 4
+            },
+        )
+        .unwrap();
+        assert_eq!(n, 4);
+    }
+
+    #[test]
+    fn follow_picks_up_appends_and_rotations_until_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = write_log(&path, 5, 3, 3);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = {
+            let path = path.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let opts = ReadOptions {
+                    tail: Some(2),
+                    follow: true,
+                    ..Default::default()
+                };
+                read(
+                    &path,
+                    &opts,
+                    || stop.load(Ordering::SeqCst),
+                    |r| tx.send(String::from_utf8(r.line).unwrap()).is_ok(),
+                )
+            })
+        };
+        let recv = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|_| {
+                    rx.recv_timeout(Duration::from_secs(10))
+                        .expect("record not followed")
+                })
+                .collect()
+        };
+        assert_eq!(recv(2), range(3..5));
+        // Appends, then enough records for two rotations (the follower must not lose the
+        // tail of a file rotated under it), written in bursts.
+        for i in 5..7 {
+            w.write(Stream::Stdout, line(i).as_bytes(), t(i as i64))
+                .unwrap();
+        }
+        assert_eq!(recv(2), range(5..7));
+        for i in 7..14 {
+            w.write(Stream::Stdout, line(i).as_bytes(), t(i as i64))
+                .unwrap();
+            if i % 3 == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        assert_eq!(recv(7), range(7..14));
+        // A partial line is delivered when it is written out at EOF; then stop.
+        w.write(Stream::Stderr, b"last words", t(20)).unwrap();
+        w.finish(t(21)).unwrap();
+        stop.store(true, Ordering::SeqCst);
+        reader.join().unwrap().unwrap();
+        let rest: Vec<String> = rx.try_iter().collect();
+        assert_eq!(rest, vec!["last words".to_string()]);
+    }
+
+    #[test]
+    fn follow_with_tail_zero_sees_only_new_records_and_waits_for_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = {
+            let path = path.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let opts = ReadOptions {
+                    tail: Some(0),
+                    follow: true,
+                    ..Default::default()
+                };
+                read(
+                    &path,
+                    &opts,
+                    || stop.load(Ordering::SeqCst),
+                    |r| tx.send(String::from_utf8(r.line).unwrap()).is_ok(),
+                )
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        // The log appears only now (container started after `logs -f`).
+        let mut w = write_log(&path, 3, 100, 1);
+        let got: Vec<String> = (0..3)
+            .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap())
+            .collect();
+        assert_eq!(got, range(0..3));
+        w.write(Stream::Stdout, b"more\n", t(9)).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "more\n");
+        stop.store(true, Ordering::SeqCst);
+        reader.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn follow_ends_when_until_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        write_log(&path, 2, 10, 1);
+        let opts = ReadOptions {
+            follow: true,
+            until: Some(chrono::Utc::now() + chrono::Duration::milliseconds(100)),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let mut n = 0;
+        read(
+            &path,
+            &opts,
+            || false,
+            |_| {
+                n += 1;
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(n, 2);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn details_prefix_is_query_escaped() {
+        let attrs: BTreeMap<String, String> = [
+            ("b".to_string(), "x&y=z".to_string()),
+            ("a b".to_string(), "é".to_string()),
+        ]
+        .into();
+        assert_eq!(format_attrs(&attrs), "a+b=%C3%A9,b=x%26y%3Dz");
+        assert_eq!(format_attrs(&BTreeMap::new()), "");
+    }
+}
