@@ -434,10 +434,9 @@ mod tests {
 
     /// Writes records 0..n (record i at t(i)) with files of `per_file` records.
     fn write_log(path: &Path, n: usize, per_file: u64, max_file: u32) -> JsonFileWriter {
-        let rec =
-            format!(r#"{{"log":"line 0000\n","stream":"stdout","time":"2026-11-23T12:00:00Z"}}"#)
-                .len() as u64
-                + 1;
+        let rec = r#"{"log":"line 0000\n","stream":"stdout","time":"2026-11-23T12:00:00Z"}"#.len()
+            as u64
+            + 1;
         let mut w = JsonFileWriter::open(path, Some(rec * per_file), max_file).unwrap();
         for i in 0..n {
             let stream = if i % 2 == 0 {
