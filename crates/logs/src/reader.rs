@@ -42,6 +42,25 @@ pub struct LogRecord {
     pub attrs: BTreeMap<String, String>,
 }
 
+impl LogRecord {
+    /// The bytes `docker logs` prints for this record: `[time ][attrs ]line`, with the
+    /// time in RFC3339NanoFixed (`--timestamps`) and the attributes as [`format_attrs`]
+    /// (`--details`). The daemon frames the result with [`crate::frame`] unless TTY.
+    pub fn render(&self, timestamps: bool, details: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.line.len() + 40);
+        if timestamps {
+            out.extend_from_slice(crate::format_time_fixed(&self.time).as_bytes());
+            out.push(b' ');
+        }
+        if details {
+            out.extend_from_slice(format_attrs(&self.attrs).as_bytes());
+            out.push(b' ');
+        }
+        out.extend_from_slice(&self.line);
+        out
+    }
+}
+
 /// Shortest and longest pause between polls while following.
 const POLL_MIN: Duration = Duration::from_millis(5);
 const POLL_MAX: Duration = Duration::from_millis(100);
@@ -224,7 +243,7 @@ fn drain(
         *pos = 0;
         pending.clear();
     }
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = [0u8; CHUNK];
     let mut total = 0;
     loop {
         let n = match f.read_at(&mut buf, *pos) {
@@ -743,6 +762,30 @@ mod tests {
         .unwrap();
         assert_eq!(n, 2);
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn render_prefixes_time_and_details_like_docker() {
+        let rec = LogRecord {
+            stream: Stream::Stdout,
+            time: t(1) + chrono::Duration::nanoseconds(5_000),
+            line: b"hi\n".to_vec(),
+            attrs: [("k".to_string(), "v".to_string())].into(),
+        };
+        assert_eq!(rec.render(false, false), b"hi\n");
+        assert_eq!(
+            rec.render(true, false),
+            b"2026-11-23T12:00:01.000005000Z hi\n"
+        );
+        assert_eq!(
+            rec.render(true, true),
+            b"2026-11-23T12:00:01.000005000Z k=v hi\n"
+        );
+        let bare = LogRecord {
+            attrs: BTreeMap::new(),
+            ..rec
+        };
+        assert_eq!(bare.render(false, true), b" hi\n");
     }
 
     #[test]
