@@ -29,12 +29,17 @@ pub enum Error {
     },
 
     #[error("address {ip} is already in use by container {owner}")]
-    AddressInUse { ip: std::net::Ipv4Addr, owner: String },
+    AddressInUse {
+        ip: std::net::Ipv4Addr,
+        owner: String,
+    },
 
     #[error("invalid containerPort: {0}")]
     InvalidContainerPort(u16),
 
-    #[error("invalid host IP {0}: only IPv4 addresses (or :: for any) can be published on this network")]
+    #[error(
+        "invalid host IP {0}: only IPv4 addresses (or :: for any) can be published on this network"
+    )]
     InvalidHostIp(std::net::IpAddr),
 
     #[error("Bind for {host_ip}:{host_port} failed: port is already allocated")]

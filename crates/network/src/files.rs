@@ -61,13 +61,14 @@ fn build_resolv_conf(
             continue;
         }
         match *first {
-            "nameserver" => match fields.get(1) {
-                Some(addr) => match addr.parse() {
-                    Ok(ip) => nameservers.push(ip),
-                    Err(_) => invalid.push(addr),
-                },
-                None => {}
-            },
+            "nameserver" => {
+                if let Some(addr) = fields.get(1) {
+                    match addr.parse() {
+                        Ok(ip) => nameservers.push(ip),
+                        Err(_) => invalid.push(addr),
+                    }
+                }
+            }
             // Only the last search (or its obsolete name, domain) counts.
             "domain" | "search" if fields.len() > 1 => search = fields[1..].to_vec(),
             "domain" | "search" => {}

@@ -189,7 +189,14 @@ mod tests {
         assert!(c.contains(Ipv4Addr::new(172, 30, 9, 9)));
         assert!(!c.contains(Ipv4Addr::new(172, 31, 0, 1)));
         assert!(!c.is_host(c.addr));
-        for bad in ["172.30.0.0/16", "1.2.3.4", "1.2.3.4/31", "x/8", "1.2.3.4/x", "10.0.0.255/24"] {
+        for bad in [
+            "172.30.0.0/16",
+            "1.2.3.4",
+            "1.2.3.4/31",
+            "x/8",
+            "1.2.3.4/x",
+            "10.0.0.255/24",
+        ] {
             let err = bad.parse::<Ipv4Cidr>().unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }

@@ -96,11 +96,7 @@ pub(crate) fn ensure_bridge(name: &str, cidr: Ipv4Cidr, mtu: u32) -> Result<()> 
         }
         let index = link.header.index;
 
-        let mut addrs = h
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
+        let mut addrs = h.address().get().set_link_index_filter(index).execute();
         let mut present = false;
         while let Some(addr) = addrs
             .try_next()
@@ -124,12 +120,7 @@ pub(crate) fn ensure_bridge(name: &str, cidr: Ipv4Cidr, mtu: u32) -> Result<()> 
             {
                 Ok(()) => {}
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-                Err(e) => {
-                    return Err(Error::netlink(
-                        format!("adding {cidr} to bridge {name}"),
-                        e,
-                    ))
-                }
+                Err(e) => return Err(Error::netlink(format!("adding {cidr} to bridge {name}"), e)),
             }
         }
         h.link()
@@ -191,11 +182,12 @@ pub(crate) fn attach_veth(
             .controller(br.header.index)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .build();
-        h.link()
-            .add(veth)
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(format!("creating veth {host} (peer eth0 in the container)"), e))?;
+        h.link().add(veth).execute().await.map_err(|e| {
+            Error::netlink(
+                format!("creating veth {host} (peer eth0 in the container)"),
+                e,
+            )
+        })?;
         let link = get_link(&h, host)
             .await?
             .ok_or_else(|| Error::LinkNotFound { name: host.into() })?;
@@ -224,7 +216,9 @@ async fn configure_eth0(h: Handle, side: &ContainerSide) -> Result<()> {
         .add(index, IpAddr::V4(side.ip), side.prefix_len)
         .execute()
         .await
-        .map_err(|e| Error::netlink(format!("adding {}/{} to eth0", side.ip, side.prefix_len), e))?;
+        .map_err(|e| {
+            Error::netlink(format!("adding {}/{} to eth0", side.ip, side.prefix_len), e)
+        })?;
     h.link()
         .set(LinkUnspec::new_with_index(index).up().build())
         .execute()

@@ -72,7 +72,12 @@ fn apply(commands: Vec<Value>, action: &str) -> Result<()> {
         return Ok(());
     }
     let batch = json!({ "nftables": commands });
-    run_nft(&["-j", "-f", "-"], Some(batch.to_string().as_bytes()), action).map(|_| ())
+    run_nft(
+        &["-j", "-f", "-"],
+        Some(batch.to_string().as_bytes()),
+        action,
+    )
+    .map(|_| ())
 }
 
 fn is_missing(err: &Error) -> bool {
@@ -134,9 +139,16 @@ pub(crate) fn setup(table: &str, bridge: &str, subnet: Ipv4Cidr) -> Result<()> {
         json!({ "add": { "chain": { "family": "inet", "table": table, "name": PUBLISH } } }),
     ];
     for chain in ["prerouting", "output", "postrouting"] {
-        cmds.push(json!({ "flush": { "chain": { "family": "inet", "table": table, "name": chain } } }));
+        cmds.push(
+            json!({ "flush": { "chain": { "family": "inet", "table": table, "name": chain } } }),
+        );
     }
-    cmds.push(rule(table, "prerouting", vec![local_dst(), jump.clone()], None));
+    cmds.push(rule(
+        table,
+        "prerouting",
+        vec![local_dst(), jump.clone()],
+        None,
+    ));
     cmds.push(rule(table, "output", vec![local_dst(), jump], None));
     let masq = json!({ "masquerade": null });
     // Outbound: the subnet leaving through any other interface.
@@ -213,7 +225,11 @@ pub(crate) fn publish(
 /// Handles of the rules in `publish` tagged with `container_id` (none if the table is gone).
 pub(crate) fn rule_handles(table: &str, container_id: &str) -> Result<Vec<u64>> {
     let action = format!("listing chain inet {table} {PUBLISH}");
-    let out = match run_nft(&["-j", "list", "chain", "inet", table, PUBLISH], None, &action) {
+    let out = match run_nft(
+        &["-j", "list", "chain", "inet", table, PUBLISH],
+        None,
+        &action,
+    ) {
         Ok(out) => out,
         Err(e) if is_missing(&e) => return Ok(Vec::new()),
         Err(e) => return Err(e),

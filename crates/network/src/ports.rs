@@ -125,7 +125,14 @@ pub(crate) fn reserve_random(
     binding: &PortBinding,
     taken: &[PortBinding],
 ) -> Result<(u16, OwnedFd)> {
-    let (low, high) = ephemeral_range();
+    reserve_random_in(binding, taken, ephemeral_range())
+}
+
+fn reserve_random_in(
+    binding: &PortBinding,
+    taken: &[PortBinding],
+    (low, high): (u16, u16),
+) -> Result<(u16, OwnedFd)> {
     let span = u32::from(high - low) + 1;
     let start = rand::random_range(0..span);
     for i in 0..span {
@@ -211,13 +218,28 @@ mod tests {
 
     #[test]
     fn random_ports_skip_taken() {
-        let (low, high) = ephemeral_range();
-        let taken: Vec<PortBinding> = (low..high)
-            .map(|p| pb(None, p, Proto::Udp))
-            .collect();
-        // Only `high` is left (unless something on the host holds it).
-        if let Ok((port, _fd)) = reserve_random(&pb(None, 0, Proto::Udp), &taken) {
-            assert_eq!(port, high);
-        }
+        // Find four consecutive UDP ports free on loopback to use as the "range".
+        let base = (40000..60000)
+            .step_by(7)
+            .find(|&p| (p..p + 4).all(|q| std::net::UdpSocket::bind(("127.0.0.1", q)).is_ok()))
+            .unwrap();
+        let range = (base, base + 3);
+        let want = pb(Some("127.0.0.1"), 0, Proto::Udp);
+        let taken: Vec<PortBinding> = (base..base + 3).map(|p| pb(None, p, Proto::Udp)).collect();
+        let (port, fd) = reserve_random_in(&want, &taken, range).unwrap();
+        assert_eq!(port, base + 3);
+        let all: Vec<PortBinding> = (base..=base + 3).map(|p| pb(None, p, Proto::Udp)).collect();
+        let err = reserve_random_in(&want, &all, range).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "all ports are allocated (no free udp port in {base}-{})",
+                base + 3
+            )
+        );
+        // Held by us (fd), so not bindable even when nothing is recorded as taken.
+        let err = reserve_random_in(&want, &taken[..0], (base + 3, base + 3)).unwrap_err();
+        assert!(matches!(err, Error::AllPortsAllocated { .. }));
+        drop(fd);
     }
 }
