@@ -31,6 +31,32 @@ pub struct FlagSpec {
     pub usage: &'static str,
     /// Default shown in help for non-zero defaults (bool `true`).
     pub default_true: bool,
+    /// The type word pflag shows in `--help` when it is not the kind's own
+    /// (`bytes`, `int`, `decimal`, `duration`, …).
+    pub type_name: Option<&'static str>,
+    /// The default as `--help` prints it after `(default `, already quoted
+    /// as pflag quotes it (`"no"`, `0s`, `map[]`).
+    pub default_text: Option<&'static str>,
+    /// Validates a value as the pflag `Value.Set` of the docker flag does; the
+    /// error text follows `invalid argument "v" for "--f" flag: `.
+    pub check: Option<fn(&str) -> Result<(), String>>,
+}
+
+impl FlagSpec {
+    pub const fn ty(mut self, name: &'static str) -> Self {
+        self.type_name = Some(name);
+        self
+    }
+
+    pub const fn def(mut self, text: &'static str) -> Self {
+        self.default_text = Some(text);
+        self
+    }
+
+    pub const fn check(mut self, f: fn(&str) -> Result<(), String>) -> Self {
+        self.check = Some(f);
+        self
+    }
 }
 
 pub const fn flag(
@@ -45,6 +71,9 @@ pub const fn flag(
         kind,
         usage,
         default_true: false,
+        type_name: None,
+        default_text: None,
+        check: None,
     }
 }
 
@@ -67,6 +96,9 @@ pub struct CommandSpec {
     /// `aliases` annotation shown in help (already spelled with the program name).
     pub aliases: &'static str,
     pub arity: Arity,
+    /// False for commands that stop parsing flags at the first positional
+    /// argument (`run`, `exec`: the rest is the container's command line).
+    pub interspersed: bool,
     pub flags: &'static [FlagSpec],
 }
 
@@ -209,7 +241,7 @@ impl CommandSpec {
                 while j < shorts.len() {
                     let c = shorts[j];
                     j += 1;
-                    if c == 'h' {
+                    if c == 'h' && self.lookup_short('h').is_none() {
                         p.help = true;
                         continue;
                     }
@@ -240,6 +272,10 @@ impl CommandSpec {
                 }
             } else {
                 p.args.push(a.clone());
+                if !self.interspersed {
+                    p.args.extend(argv[i..].iter().cloned());
+                    break;
+                }
             }
         }
         if !p.help {
@@ -268,8 +304,12 @@ impl CommandSpec {
                 })?;
                 entry.push(b.to_string());
             }
-            Kind::Str => entry.push(value),
-            Kind::List => entry.push(value),
+            Kind::Str | Kind::List => {
+                if let Some(check) = spec.check {
+                    check(&value).map_err(invalid)?;
+                }
+                entry.push(value);
+            }
             Kind::Strings => entry.extend(value.split(',').map(str::to_string)),
             Kind::Filter => {
                 if !value.is_empty() {
@@ -344,12 +384,15 @@ pub fn flag_usages(flags: &[FlagSpec], cols: usize) -> String {
             Some(c) => format!("  -{c}, --{}", f.long),
             None => format!("      --{}", f.long),
         };
-        let varname = match f.kind {
+        let varname = match f.type_name {
+            Some(t) => t,
+            None => match f.kind {
             Kind::Bool => "",
             Kind::Str => "string",
             Kind::List => "list",
             Kind::Strings => "strings",
             Kind::Filter => "filter",
+            },
         };
         if !varname.is_empty() {
             head.push(' ');
@@ -360,6 +403,9 @@ pub fn flag_usages(flags: &[FlagSpec], cols: usize) -> String {
         let mut usage = f.usage.to_string();
         if f.default_true {
             usage.push_str(" (default true)");
+        }
+        if let Some(d) = f.default_text {
+            usage.push_str(&format!(" (default {d})"));
         }
         lines.push((head, usage));
     }
@@ -450,6 +496,7 @@ mod tests {
         short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
         aliases: "berth image tag, berth tag",
         arity: Arity::Exact(2),
+        interspersed: true,
         flags: &[],
     };
 
@@ -459,6 +506,7 @@ mod tests {
         short: "List images",
         aliases: "",
         arity: Arity::Max(1),
+        interspersed: true,
         flags: &[
             flag("all", Some('a'), Kind::Bool, "Show all"),
             flag("filter", Some('f'), Kind::Filter, "Filter"),

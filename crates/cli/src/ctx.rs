@@ -16,6 +16,7 @@ pub const ROOT: CommandSpec = CommandSpec {
     short: "A self-sufficient runtime for containers",
     aliases: "",
     arity: Arity::Min(0),
+    interspersed: true,
     flags: &[
         flag("config", None, Kind::Str, "Location of client config files"),
         flag(

@@ -10,6 +10,7 @@ mod commands;
 mod ctx;
 mod error;
 mod jsonmsg;
+mod opts;
 mod render;
 mod term;
 mod timestamp;

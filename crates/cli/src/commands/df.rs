@@ -13,6 +13,7 @@ pub const SPEC: CommandSpec = CommandSpec {
     short: "Show berth disk usage",
     aliases: "",
     arity: Arity::None,
+    interspersed: true,
     flags: &[
         flag("format", None, Kind::Str, FORMAT_HELP),
         flag(

@@ -41,6 +41,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
         short: "Get real time events from the server",
         aliases: "berth system events, berth events",
         arity: Arity::None,
+        interspersed: true,
         flags: FLAGS,
     }
 }

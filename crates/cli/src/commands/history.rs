@@ -32,6 +32,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
         short: "Show the history of an image",
         aliases: "berth image history, berth history",
         arity: Arity::Exact(1),
+        interspersed: true,
         flags: FLAGS,
     }
 }

@@ -35,6 +35,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
         short: "List images",
         aliases: "berth image ls, berth image list, berth images",
         arity: Arity::Max(1),
+        interspersed: true,
         flags: FLAGS,
     }
 }

@@ -34,6 +34,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
         short: "Import the contents from a tarball to create a filesystem image",
         aliases: "berth image import, berth import",
         arity: Arity::Min(1),
+        interspersed: true,
         flags: FLAGS,
     }
 }

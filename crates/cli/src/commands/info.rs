@@ -16,6 +16,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
         short: "Display system-wide information",
         aliases: "berth system info, berth info",
         arity: Arity::None,
+        interspersed: true,
         flags: FLAGS,
     }
 }

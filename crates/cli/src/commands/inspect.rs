@@ -16,6 +16,7 @@ pub const SPEC: CommandSpec = CommandSpec {
     short: "Return low-level information on berth objects",
     aliases: "",
     arity: Arity::Min(1),
+    interspersed: true,
     flags: &[
         flag("format", Some('f'), Kind::Str, INSPECT_FORMAT_HELP),
         flag(
@@ -39,6 +40,7 @@ pub const IMAGE_SPEC: CommandSpec = CommandSpec {
     short: "Display detailed information on one or more images",
     aliases: "",
     arity: Arity::Min(1),
+    interspersed: true,
     flags: &[
         flag("format", Some('f'), Kind::Str, INSPECT_FORMAT_HELP),
         flag(

@@ -25,6 +25,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
         short: "Load an image from a tar archive or STDIN",
         aliases: "berth image load, berth load",
         arity: Arity::None,
+        interspersed: true,
         flags: FLAGS,
     }
 }

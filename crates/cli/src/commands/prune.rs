@@ -15,6 +15,7 @@ pub const SPEC: CommandSpec = CommandSpec {
     short: "Remove unused images",
     aliases: "",
     arity: Arity::None,
+    interspersed: true,
     flags: &[
         flag(
             "all",

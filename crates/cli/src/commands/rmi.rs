@@ -25,6 +25,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
         short: "Remove one or more images",
         aliases: "berth image rm, berth image remove, berth rmi",
         arity: Arity::Min(1),
+        interspersed: true,
         flags: FLAGS,
     }
 }

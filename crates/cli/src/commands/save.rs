@@ -26,6 +26,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
         short: "Save one or more images to a tar archive (streamed to STDOUT by default)",
         aliases: "berth image save, berth save",
         arity: Arity::Min(1),
+        interspersed: true,
         flags: FLAGS,
     }
 }

@@ -13,6 +13,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
         short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
         aliases: "berth image tag, berth tag",
         arity: Arity::Exact(2),
+        interspersed: true,
         flags: &[],
     }
 }

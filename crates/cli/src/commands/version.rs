@@ -14,6 +14,7 @@ pub const SPEC: CommandSpec = CommandSpec {
     short: "Show the berth version information",
     aliases: "",
     arity: Arity::None,
+    interspersed: true,
     flags: &[flag("format", Some('f'), Kind::Str, INSPECT_FORMAT_HELP)],
 };
 
