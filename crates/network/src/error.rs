@@ -34,8 +34,14 @@ pub enum Error {
         owner: String,
     },
 
-    #[error("invalid containerPort: {0}")]
-    InvalidContainerPort(u16),
+    #[error("invalid port specification: {0:?}")]
+    InvalidPortSpec(String),
+
+    #[error("host port ranges are not supported yet: {0:?} (publish a single port or 0 for a random one)")]
+    HostPortRange(String),
+
+    #[error("invalid IP address: {0}")]
+    InvalidIp(String),
 
     #[error(
         "invalid host IP {0}: only IPv4 addresses (or :: for any) can be published on this network"

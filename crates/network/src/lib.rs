@@ -316,14 +316,20 @@ impl Network {
             return Ok(resolved);
         }
 
-        let mut state = inner.state.clone();
+        let before = inner.state.clone();
+        let mut state = before.clone();
         let entry = state.containers.entry(container_id.into()).or_default();
         entry.ports.extend(resolved.iter().cloned());
-        // State first: if the rules then fail, detach still knows about the ports and
-        // removes whatever got in.
+        // State first, so a crash right after leaves ports that detach knows to release;
+        // the nft batch is atomic, so when it fails nothing got in and the state goes back.
         state.save(&self.state_path)?;
         inner.state = state;
-        nft::publish(&self.cfg.nft_table, container_id, ip, &resolved)?;
+        if let Err(e) = nft::publish(&self.cfg.nft_table, container_id, ip, &resolved) {
+            if before.save(&self.state_path).is_ok() {
+                inner.state = before;
+            }
+            return Err(e);
+        }
         inner
             .reservations
             .entry(container_id.into())

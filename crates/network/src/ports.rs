@@ -44,6 +44,54 @@ impl PortBinding {
         }
     }
 
+    /// One entry of the Engine API's `HostConfig.PortBindings`: the key (`"80/tcp"`,
+    /// `"53/udp"`, `"80"` meaning tcp) and one `{HostIp, HostPort}` (empty strings: any
+    /// address, a random port).
+    pub fn from_api(port: &str, host_ip: &str, host_port: &str) -> Result<PortBinding> {
+        let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
+        let proto = match proto {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            _ => return Err(Error::InvalidPortSpec(port.into())),
+        };
+        let container_port = match num.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(Error::InvalidPortSpec(port.into())),
+        };
+        let host_port = match host_port {
+            "" => 0,
+            p => match p.parse::<u16>() {
+                Ok(n) => n,
+                Err(_) => {
+                    let range = p
+                        .split_once('-')
+                        .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)));
+                    return Err(match range {
+                        Some((a, b)) if a <= b => Error::HostPortRange(p.into()),
+                        _ => Error::InvalidPortSpec(p.into()),
+                    });
+                }
+            },
+        };
+        let host_ip = match host_ip {
+            "" => None,
+            ip => Some(
+                ip.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| Error::InvalidIp(ip.into()))?,
+            ),
+        };
+        let binding = PortBinding {
+            host_ip,
+            host_port,
+            container_port,
+            proto,
+        };
+        validate(&binding)?;
+        Ok(binding)
+    }
+
     fn specific_ip(&self) -> Option<IpAddr> {
         self.host_ip.filter(|ip| !ip.is_unspecified())
     }
@@ -62,7 +110,10 @@ impl PortBinding {
 /// Rejects what the network cannot publish (container port 0, specific IPv6 host addresses).
 pub(crate) fn validate(binding: &PortBinding) -> Result<()> {
     if binding.container_port == 0 {
-        return Err(Error::InvalidContainerPort(0));
+        return Err(Error::InvalidPortSpec(format!(
+            "0/{}",
+            binding.proto.as_str()
+        )));
     }
     if let Some(ip @ IpAddr::V6(v6)) = binding.host_ip {
         if !v6.is_unspecified() {
@@ -187,11 +238,55 @@ mod tests {
         b.container_port = 0;
         assert_eq!(
             validate(&b).unwrap_err().to_string(),
-            "invalid containerPort: 0"
+            "invalid port specification: \"0/tcp\""
         );
         let v6 = pb(Some("::1"), 8080, Proto::Tcp);
         assert!(matches!(validate(&v6), Err(Error::InvalidHostIp(_))));
         assert!(validate(&pb(Some("::"), 8080, Proto::Tcp)).is_ok());
+    }
+
+    #[test]
+    fn from_api() {
+        let b = PortBinding::from_api("80/tcp", "", "").unwrap();
+        assert_eq!(b, pb(None, 0, Proto::Tcp));
+        let b = PortBinding::from_api("53/udp", "127.0.0.1", "5353").unwrap();
+        assert_eq!(
+            b,
+            PortBinding {
+                container_port: 53,
+                ..pb(Some("127.0.0.1"), 5353, Proto::Udp)
+            }
+        );
+        assert_eq!(
+            PortBinding::from_api("80", "::", "8080").unwrap().proto,
+            Proto::Tcp
+        );
+        assert!(PortBinding::from_api("80", "[::]", "1").is_ok());
+        let msg = |r: Result<PortBinding>| r.unwrap_err().to_string();
+        assert_eq!(
+            msg(PortBinding::from_api("80/tcp", "", "x")),
+            "invalid port specification: \"x\""
+        );
+        assert_eq!(
+            msg(PortBinding::from_api("80/tcp", "", "70000")),
+            "invalid port specification: \"70000\""
+        );
+        assert_eq!(
+            msg(PortBinding::from_api("0/tcp", "", "")),
+            "invalid port specification: \"0/tcp\""
+        );
+        assert_eq!(
+            msg(PortBinding::from_api("80/sctp", "", "")),
+            "invalid port specification: \"80/sctp\""
+        );
+        assert_eq!(
+            msg(PortBinding::from_api("80/tcp", "nope", "")),
+            "invalid IP address: nope"
+        );
+        assert!(matches!(
+            PortBinding::from_api("80/tcp", "", "8000-8010"),
+            Err(Error::HostPortRange(_))
+        ));
     }
 
     #[test]

@@ -520,7 +520,7 @@ fn errors_read_like_docker() {
     let ip = net.allocate(&id).unwrap();
 
     let err = net.publish(&id, ip, &[tcp(None, 8080, 0)]).unwrap_err();
-    assert_eq!(err.to_string(), "invalid containerPort: 0");
+    assert_eq!(err.to_string(), "invalid port specification: \"0/tcp\"");
 
     // A port a host program holds.
     let holder = TcpListener::bind(("127.0.0.1", 0)).unwrap();
@@ -540,6 +540,8 @@ fn errors_read_like_docker() {
     );
     // Nothing of a failed publish stays behind.
     assert!(nft::rule_handles(&t.cfg.nft_table, &id).unwrap().is_empty());
+    let state = ipam::State::load(&net.state_path).unwrap();
+    assert!(state.containers[&id].ports.is_empty());
 
     // Two bindings of one request that collide.
     let err = net
@@ -549,6 +551,19 @@ fn errors_read_like_docker() {
         err.to_string(),
         "Bind for 0.0.0.0:41234 failed: port is already allocated"
     );
+
+    // The rules cannot go in (someone deleted the table): nothing is recorded or held.
+    let (ok, out) = sh("nft", &["delete", "table", "inet", &t.cfg.nft_table]);
+    assert!(ok, "{out}");
+    let err = net.publish(&id, ip, &[tcp(None, 0, 80)]).unwrap_err();
+    assert!(matches!(err, Error::Nft { .. }), "{err}");
+    let state = ipam::State::load(&net.state_path).unwrap();
+    assert!(state.containers[&id].ports.is_empty());
+    assert!(net.lock().state.containers[&id].ports.is_empty());
+    assert!(net.lock().reservations.is_empty());
+    // Setting up again brings the table back.
+    Network::setup(t.cfg.clone()).unwrap();
+    assert!(table_exists(&t.cfg.nft_table));
 
     let outside = Ipv4Addr::new(192, 0, 2, 200);
     let err = net
