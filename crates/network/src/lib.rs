@@ -2,9 +2,9 @@
 //! outbound NAT and published ports in berth's own nftables table, and the generated
 //! /etc/hosts and /etc/resolv.conf.
 //!
-//! The API is blocking. Functions that talk netlink run a small current-thread tokio
-//! runtime of their own, so call them from plain threads (`spawn_blocking` in the
-//! daemon), never from inside an async task.
+//! The API is blocking (the daemon calls it through `spawn_blocking`). Netlink work runs on
+//! a small current-thread tokio runtime on a short-lived thread of its own, so even a call
+//! from inside an async task does not panic, it only blocks that task's worker.
 //!
 //! Everything done here can be undone: [`Network::detach`] removes a container's veth,
 //! rules, port reservations and address (also after a crash, because rules are found by

@@ -1,8 +1,7 @@
 //! Links, addresses and routes through rtnetlink.
 //!
-//! Every public function here is blocking: it runs its own current-thread tokio runtime,
-//! so it must be called from a plain thread (the daemon uses `spawn_blocking`), never from
-//! inside an async task.
+//! Every function here is blocking: it runs its own current-thread tokio runtime on a
+//! short-lived thread of its own (so it works from any caller, async or not).
 
 use std::fs::File;
 use std::future::Future;
@@ -22,7 +21,8 @@ use rtnetlink::{
 use crate::error::{Error, Result};
 use crate::Ipv4Cidr;
 
-/// Runs `f` with a netlink handle whose socket lives in the calling thread's netns.
+/// Runs `f` with a netlink handle whose socket lives in the calling thread's netns, on a
+/// runtime of its own.
 fn run<T, F, Fut>(f: F) -> Result<T>
 where
     F: FnOnce(Handle) -> Fut,
@@ -39,6 +39,21 @@ where
         let out = f(handle).await;
         task.abort();
         out
+    })
+}
+
+/// [`run`] on a short-lived thread, so callers may even be inside an async task (where
+/// starting a runtime would panic). The thread inherits the caller's netns.
+fn run_off_thread<T, F, Fut>(f: F) -> Result<T>
+where
+    T: Send,
+    F: FnOnce(Handle) -> Fut + Send,
+    Fut: Future<Output = Result<T>>,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| run(f))
+            .join()
+            .unwrap_or_else(|_| Err(Error::netlink("netlink worker", "thread panicked")))
     })
 }
 
@@ -71,7 +86,7 @@ fn link_kind(link: &LinkMessage) -> Option<&InfoKind> {
 /// Creates the bridge if missing, gives it `cidr` (unless it already has it), sets the
 /// MTU and brings it up.
 pub(crate) fn ensure_bridge(name: &str, cidr: Ipv4Cidr, mtu: u32) -> Result<()> {
-    run(|h| async move {
+    run_off_thread(|h| async move {
         let link = match get_link(&h, name).await? {
             Some(link) => link,
             None => {
@@ -133,7 +148,7 @@ pub(crate) fn ensure_bridge(name: &str, cidr: Ipv4Cidr, mtu: u32) -> Result<()> 
 
 /// Deletes a link by name; `false` when there was none.
 pub(crate) fn delete_link(name: &str) -> Result<bool> {
-    run(|h| async move {
+    run_off_thread(|h| async move {
         let Some(link) = get_link(&h, name).await? else {
             return Ok(false);
         };
@@ -164,7 +179,7 @@ pub(crate) fn attach_veth(
     side: &ContainerSide,
 ) -> Result<()> {
     let netns_fd = netns.as_raw_fd();
-    run(|h| async move {
+    run_off_thread(|h| async move {
         let br = get_link(&h, bridge)
             .await?
             .ok_or_else(|| Error::LinkNotFound {
@@ -275,7 +290,7 @@ where
 
 /// Deletes every link enslaved to `bridge`, then the bridge. Idempotent.
 pub(crate) fn delete_bridge_and_ports(bridge: &str) -> Result<()> {
-    run(|h| async move {
+    run_off_thread(|h| async move {
         let Some(br) = get_link(&h, bridge).await? else {
             return Ok(());
         };

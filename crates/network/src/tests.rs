@@ -616,3 +616,34 @@ fn names_and_macs() {
     assert!(!valid_table("1berth"));
     assert!(!valid_ifname(""));
 }
+
+/// The daemon calls in from `spawn_blocking` on a multi-threaded runtime: our own
+/// current-thread runtimes must work there (and even inside an async task).
+#[test]
+fn works_from_spawn_blocking_in_a_tokio_runtime() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let host_veth = rt.block_on(async {
+        tokio::task::spawn_blocking(|| {
+            let t = TestNet::new();
+            let ns = Netns::new();
+            let id = container_id();
+            let ip = t.net().allocate(&id).unwrap();
+            let ep = t.net().attach(&id, ns.pid(), ip).unwrap();
+            assert!(link_exists(&ep.host_veth));
+            t.net().detach(&id).unwrap();
+            ep.host_veth
+        })
+        .await
+        .unwrap()
+    });
+    // Straight from an async task (a misuse, but it must not panic).
+    rt.block_on(async {
+        let t = TestNet::new();
+        t.net().detach(&container_id()).unwrap();
+    });
+    assert!(!link_exists(&host_veth));
+}
