@@ -47,12 +47,11 @@ fn run_nft(args: &[&str], stdin: Option<&[u8]>, action: &str) -> Result<std::pro
             program: program.into(),
             source,
         })?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input).map_err(|source| Error::Spawn {
-            program: program.into(),
-            source,
-        })?;
-    }
+    // A write error (nft exited early) matters only if nft did not say why itself.
+    let written = match (stdin, child.stdin.take()) {
+        (Some(input), Some(mut pipe)) => pipe.write_all(input),
+        _ => Ok(()),
+    };
     let out = child.wait_with_output().map_err(|source| Error::Spawn {
         program: program.into(),
         source,
@@ -63,6 +62,10 @@ fn run_nft(args: &[&str], stdin: Option<&[u8]>, action: &str) -> Result<std::pro
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
+    written.map_err(|source| Error::Spawn {
+        program: program.into(),
+        source,
+    })?;
     Ok(out)
 }
 

@@ -602,6 +602,9 @@ fn errors_read_like_docker() {
 
 #[test]
 fn names_and_macs() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Network>();
+
     let a = host_veth_name(&"a".repeat(64));
     assert_eq!(a.len(), 14);
     assert!(a.starts_with("vb"));
