@@ -387,11 +387,11 @@ pub fn flag_usages(flags: &[FlagSpec], cols: usize) -> String {
         let varname = match f.type_name {
             Some(t) => t,
             None => match f.kind {
-            Kind::Bool => "",
-            Kind::Str => "string",
-            Kind::List => "list",
-            Kind::Strings => "strings",
-            Kind::Filter => "filter",
+                Kind::Bool => "",
+                Kind::Str => "string",
+                Kind::List => "list",
+                Kind::Strings => "strings",
+                Kind::Filter => "filter",
             },
         };
         if !varname.is_empty() {

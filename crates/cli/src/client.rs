@@ -270,6 +270,36 @@ impl Client {
         parse_json(&bytes)
     }
 
+    /// A hijacked request (`attach`, `exec start`): `Connection: Upgrade`,
+    /// `Upgrade: tcp`; the daemon answers 101 and the connection becomes the
+    /// raw or multiplexed stream.
+    pub async fn hijack(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<hyper::upgrade::Upgraded> {
+        let (content_type, b) = match body {
+            Some(v) => ("application/json", json_body(v)),
+            None => ("text/plain", empty_body()),
+        };
+        let headers = [
+            ("Connection", "Upgrade".to_string()),
+            ("Upgrade", "tcp".to_string()),
+            ("Content-Type", content_type.to_string()),
+        ];
+        let resp = self.request(Method::POST, path, query, &headers, b).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(CliError::msg(format!(
+                "unexpected status code from the daemon for a hijacked request: {}",
+                resp.status().as_u16()
+            )));
+        }
+        hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| CliError::Transport(e.to_string()))
+    }
+
     pub async fn delete_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         let resp = self
             .request(Method::DELETE, path, query, &[], empty_body())

@@ -12,6 +12,7 @@ mod error;
 mod jsonmsg;
 mod opts;
 mod render;
+mod stream;
 mod term;
 mod timestamp;
 mod typed;

@@ -97,7 +97,9 @@ fn parse_go_float(s: &str) -> Result<f64, String> {
         && s.chars().filter(|&c| c == '.').count() <= 1;
     match s.parse::<f64>() {
         Ok(v) if ok => Ok(v),
-        _ => Err(format!("strconv.ParseFloat: parsing \"{s}\": invalid syntax")),
+        _ => Err(format!(
+            "strconv.ParseFloat: parsing \"{s}\": invalid syntax"
+        )),
     }
 }
 
@@ -155,7 +157,11 @@ pub fn nano_cpus(s: &str) -> Result<i64, String> {
             let m = 10i128
                 .checked_pow(scale as u32)
                 .ok_or_else(|| "value is too big".to_string())?;
-            (n.checked_mul(m).ok_or_else(|| "value is too big".to_string())?, 1)
+            (
+                n.checked_mul(m)
+                    .ok_or_else(|| "value is too big".to_string())?,
+                1,
+            )
         } else {
             (n, 10i128.checked_pow((-scale) as u32).ok_or_else(fail)?)
         }
@@ -513,23 +519,34 @@ pub fn parse_mount(s: &str) -> Result<serde_json::Value, String> {
                 tmpfs.insert("SizeBytes".into(), json!(n));
             }
             "tmpfs-mode" => {
-                let n = u32::from_str_radix(v, 8).map_err(|_| format!("invalid value for {k}: {v}"))?;
+                let n =
+                    u32::from_str_radix(v, 8).map_err(|_| format!("invalid value for {k}: {v}"))?;
                 tmpfs.insert("Mode".into(), json!(n));
             }
             _ => return Err(format!("unexpected key '{k}' in '{field}'")),
         }
     }
-    if !m.get("Target").and_then(Value::as_str).is_some_and(|t| !t.is_empty()) {
+    if !m
+        .get("Target")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty())
+    {
         return Err("target is required".to_string());
     }
     if !bind.is_empty() && ty != "bind" {
-        return Err(format!("cannot mix 'bind-*' options with mount type '{ty}'"));
+        return Err(format!(
+            "cannot mix 'bind-*' options with mount type '{ty}'"
+        ));
     }
     if !volume.is_empty() && ty != "volume" {
-        return Err(format!("cannot mix 'volume-*' options with mount type '{ty}'"));
+        return Err(format!(
+            "cannot mix 'volume-*' options with mount type '{ty}'"
+        ));
     }
     if !tmpfs.is_empty() && ty != "tmpfs" {
-        return Err(format!("cannot mix 'tmpfs-*' options with mount type '{ty}'"));
+        return Err(format!(
+            "cannot mix 'tmpfs-*' options with mount type '{ty}'"
+        ));
     }
     m.insert("Type".into(), json!(ty));
     if !bind.is_empty() {
@@ -582,8 +599,8 @@ pub fn security_opts(opts: &[String]) -> Result<Vec<String>, String> {
 /// `KEY=value` per line, `#` comments; with `lookup`, a bare name takes the
 /// client's environment value if it has one.
 pub fn read_kv_file(path: &str, lookup: bool) -> Result<Vec<String>, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("open {path}: {}", crate::error::go_errno_text(&e)))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("open {path}: {}", crate::error::go_errno_text(&e)))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| format!("env file {path} contains invalid utf8 bytes"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
@@ -717,10 +734,19 @@ mod tests {
 
     #[test]
     fn ulimits() {
-        assert_eq!(parse_ulimit("nofile=1024:2048"), Ok(("nofile".into(), 1024, 2048)));
+        assert_eq!(
+            parse_ulimit("nofile=1024:2048"),
+            Ok(("nofile".into(), 1024, 2048))
+        );
         assert_eq!(parse_ulimit("nproc=5"), Ok(("nproc".into(), 5, 5)));
-        assert_eq!(parse_ulimit("nofile"), Err("invalid ulimit argument: nofile".into()));
-        assert_eq!(parse_ulimit("foo=1"), Err("invalid ulimit type: foo".into()));
+        assert_eq!(
+            parse_ulimit("nofile"),
+            Err("invalid ulimit argument: nofile".into())
+        );
+        assert_eq!(
+            parse_ulimit("foo=1"),
+            Err("invalid ulimit type: foo".into())
+        );
         assert_eq!(
             parse_ulimit("nofile=2:1"),
             Err("ulimit soft limit must be less than or equal to hard limit: 2 > 1".into())
@@ -747,17 +773,38 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!(v[1].port, "2001/tcp");
         assert_eq!(v[1].host_port, "1001");
-        assert_eq!(parse_port_spec("8000-8010:80").unwrap()[0].host_port, "8000-8010");
-        assert_eq!(parse_port_spec("99999:80"), Err("invalid hostPort: 99999".into()));
-        assert_eq!(parse_port_spec("abc"), Err("invalid containerPort: abc".into()));
-        assert_eq!(parse_port_spec("1:2:3:4"), Err("invalid IP address: 1:2".into()));
-        assert_eq!(parse_port_spec("80:80:80"), Err("invalid IP address: 80".into()));
-        assert_eq!(parse_port_spec("8080:80/xyz"), Err("invalid proto: xyz".into()));
+        assert_eq!(
+            parse_port_spec("8000-8010:80").unwrap()[0].host_port,
+            "8000-8010"
+        );
+        assert_eq!(
+            parse_port_spec("99999:80"),
+            Err("invalid hostPort: 99999".into())
+        );
+        assert_eq!(
+            parse_port_spec("abc"),
+            Err("invalid containerPort: abc".into())
+        );
+        assert_eq!(
+            parse_port_spec("1:2:3:4"),
+            Err("invalid IP address: 1:2".into())
+        );
+        assert_eq!(
+            parse_port_spec("80:80:80"),
+            Err("invalid IP address: 80".into())
+        );
+        assert_eq!(
+            parse_port_spec("8080:80/xyz"),
+            Err("invalid proto: xyz".into())
+        );
         assert_eq!(
             parse_port_spec("1-3:4-5"),
             Err("invalid ranges specified for container and host Ports: 4-5 and 1-3".into())
         );
-        assert_eq!(parse_expose("80-81/udp"), Ok(vec!["80/udp".into(), "81/udp".into()]));
+        assert_eq!(
+            parse_expose("80-81/udp"),
+            Ok(vec!["80/udp".into(), "81/udp".into()])
+        );
     }
 
     #[test]
@@ -790,7 +837,10 @@ mod tests {
         assert_eq!(extra_host("a:1.2.3.4"), Ok("a:1.2.3.4".into()));
         assert_eq!(extra_host("a=[::1]"), Ok("a:::1".into()));
         assert_eq!(extra_host("gw:host-gateway"), Ok("gw:host-gateway".into()));
-        assert_eq!(extra_host("foo"), Err("bad format for add-host: \"foo\"".into()));
+        assert_eq!(
+            extra_host("foo"),
+            Err("bad format for add-host: \"foo\"".into())
+        );
         assert_eq!(
             extra_host("foo:bar"),
             Err("invalid IP address in add-host: \"bar\"".into())
@@ -803,10 +853,19 @@ mod tests {
         assert_eq!(check_sysctl("a"), Err("sysctl 'a' is not allowed".into()));
         assert!(check_attach("STDOUT").is_ok());
         assert!(check_attach("foo").is_err());
-        assert_eq!(validate_env("=x"), Err("invalid environment variable: =x".into()));
+        assert_eq!(
+            validate_env("=x"),
+            Err("invalid environment variable: =x".into())
+        );
         assert_eq!(validate_env("A=b"), Ok("A=b".into()));
-        assert_eq!(validate_env("BERTH_SURELY_UNSET_VAR"), Ok("BERTH_SURELY_UNSET_VAR".into()));
-        assert_eq!(check_label("=a"), Err("invalid label '=a': empty name".into()));
+        assert_eq!(
+            validate_env("BERTH_SURELY_UNSET_VAR"),
+            Ok("BERTH_SURELY_UNSET_VAR".into())
+        );
+        assert_eq!(
+            check_label("=a"),
+            Err("invalid label '=a': empty name".into())
+        );
         assert_eq!(
             restart_policy("on-failure:3"),
             Ok(Some(("on-failure".into(), Some(3))))
@@ -819,14 +878,19 @@ mod tests {
             Err("Invalid --security-opt: \"foo\"".into())
         );
         assert_eq!(
-            security_opts(&["no-new-privileges".into(), "label=disable".into()]).unwrap().len(),
+            security_opts(&["no-new-privileges".into(), "label=disable".into()])
+                .unwrap()
+                .len(),
             2
         );
     }
 
     #[test]
     fn detach_key_codes() {
-        assert_eq!(detach_keys("ctrl-p,ctrl-q"), Ok(DEFAULT_DETACH_KEYS.to_vec()));
+        assert_eq!(
+            detach_keys("ctrl-p,ctrl-q"),
+            Ok(DEFAULT_DETACH_KEYS.to_vec())
+        );
         assert_eq!(detach_keys("a,ctrl-@,ctrl-["), Ok(vec![b'a', 0, 27]));
         assert_eq!(detach_keys("foo"), Err("Unknown character: 'foo'".into()));
     }

@@ -11,6 +11,7 @@ mod inspect;
 mod load;
 mod prune;
 mod rmi;
+mod run;
 mod save;
 mod tag;
 mod version;
@@ -36,6 +37,8 @@ enum Cmd {
     Load,
     Prune,
     Rmi,
+    Run,
+    Create,
     Save,
     Tag,
     Version,
@@ -60,6 +63,8 @@ const TOP: &[Entry] = &[
     e(&["inspect"], Cmd::Inspect, inspect::SPEC),
     e(&["load"], Cmd::Load, load::spec("load")),
     e(&["rmi"], Cmd::Rmi, rmi::spec("rmi")),
+    e(&["run"], Cmd::Run, run::run_spec("run")),
+    e(&["create"], Cmd::Create, run::create_spec("create")),
     e(&["save"], Cmd::Save, save::spec("save")),
     e(&["tag"], Cmd::Tag, tag::spec("tag")),
     e(&["version"], Cmd::Version, version::SPEC),
@@ -77,6 +82,15 @@ const IMAGE: &[Entry] = &[
     e(&["tag"], Cmd::Tag, tag::spec("image tag")),
 ];
 
+const CONTAINER: &[Entry] = &[
+    e(
+        &["create"],
+        Cmd::Create,
+        run::create_spec("container create"),
+    ),
+    e(&["run"], Cmd::Run, run::run_spec("container run")),
+];
+
 const SYSTEM: &[Entry] = &[
     e(&["df"], Cmd::Df, df::SPEC),
     e(&["events"], Cmd::Events, events::spec("system events")),
@@ -90,6 +104,11 @@ struct Group {
 }
 
 const GROUPS: &[Group] = &[
+    Group {
+        name: "container",
+        short: "Manage containers",
+        entries: CONTAINER,
+    },
     Group {
         name: "image",
         short: "Manage images",
@@ -210,6 +229,8 @@ async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
         Cmd::Load => load::run(ctx, p).await,
         Cmd::Prune => prune::run(ctx, p).await,
         Cmd::Rmi => rmi::run(ctx, p).await,
+        Cmd::Run => run::run_run(ctx, p).await,
+        Cmd::Create => run::run_create(ctx, p).await,
         Cmd::Save => save::run(ctx, p).await,
         Cmd::Tag => tag::run(ctx, p).await,
         Cmd::Version => version::run(ctx, p).await,
