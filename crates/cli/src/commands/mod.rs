@@ -8,13 +8,19 @@ mod images;
 mod import;
 mod info;
 mod inspect;
+mod kill;
 mod load;
+mod pause;
 mod prune;
+mod rename;
+mod rm;
 mod rmi;
 mod run;
 mod save;
+mod stop;
 mod tag;
 mod version;
+mod wait;
 
 use std::io::Write;
 
@@ -39,6 +45,14 @@ enum Cmd {
     Rmi,
     Run,
     Create,
+    Stop,
+    Restart,
+    Kill,
+    Pause,
+    Unpause,
+    Rm,
+    Wait,
+    Rename,
     Save,
     Tag,
     Version,
@@ -65,6 +79,14 @@ const TOP: &[Entry] = &[
     e(&["rmi"], Cmd::Rmi, rmi::spec("rmi")),
     e(&["run"], Cmd::Run, run::run_spec("run")),
     e(&["create"], Cmd::Create, run::create_spec("create")),
+    e(&["kill"], Cmd::Kill, kill::spec("kill")),
+    e(&["pause"], Cmd::Pause, pause::pause_spec("pause")),
+    e(&["rename"], Cmd::Rename, rename::spec("rename")),
+    e(&["restart"], Cmd::Restart, stop::restart_spec("restart")),
+    e(&["rm"], Cmd::Rm, rm::spec("rm")),
+    e(&["stop"], Cmd::Stop, stop::stop_spec("stop")),
+    e(&["unpause"], Cmd::Unpause, pause::unpause_spec("unpause")),
+    e(&["wait"], Cmd::Wait, wait::spec("wait")),
     e(&["save"], Cmd::Save, save::spec("save")),
     e(&["tag"], Cmd::Tag, tag::spec("tag")),
     e(&["version"], Cmd::Version, version::SPEC),
@@ -89,6 +111,22 @@ const CONTAINER: &[Entry] = &[
         run::create_spec("container create"),
     ),
     e(&["run"], Cmd::Run, run::run_spec("container run")),
+    e(&["kill"], Cmd::Kill, kill::spec("container kill")),
+    e(&["pause"], Cmd::Pause, pause::pause_spec("container pause")),
+    e(&["rename"], Cmd::Rename, rename::spec("container rename")),
+    e(
+        &["restart"],
+        Cmd::Restart,
+        stop::restart_spec("container restart"),
+    ),
+    e(&["rm", "remove"], Cmd::Rm, rm::spec("container rm")),
+    e(&["stop"], Cmd::Stop, stop::stop_spec("container stop")),
+    e(
+        &["unpause"],
+        Cmd::Unpause,
+        pause::unpause_spec("container unpause"),
+    ),
+    e(&["wait"], Cmd::Wait, wait::spec("container wait")),
 ];
 
 const SYSTEM: &[Entry] = &[
@@ -230,10 +268,56 @@ async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
         Cmd::Prune => prune::run(ctx, p).await,
         Cmd::Rmi => rmi::run(ctx, p).await,
         Cmd::Run => run::run_run(ctx, p).await,
+        Cmd::Stop => stop::run(ctx, p, "/stop").await,
+        Cmd::Restart => stop::run(ctx, p, "/restart").await,
+        Cmd::Kill => kill::run(ctx, p).await,
+        Cmd::Pause => pause::run(ctx, p, "/pause").await,
+        Cmd::Unpause => pause::run(ctx, p, "/unpause").await,
+        Cmd::Rm => rm::run(ctx, p).await,
+        Cmd::Wait => wait::run(ctx, p).await,
+        Cmd::Rename => rename::run(ctx, p).await,
         Cmd::Create => run::run_create(ctx, p).await,
         Cmd::Save => save::run(ctx, p).await,
         Cmd::Tag => tag::run(ctx, p).await,
         Cmd::Version => version::run(ctx, p).await,
+    }
+}
+
+/// Sends `method /containers/{name}{action}` for each name, printing each name
+/// that succeeded; failures are collected and reported together (exit 1), as
+/// docker's stop/kill/pause/… do.
+pub async fn each_container(
+    ctx: &mut Ctx<'_>,
+    names: &[String],
+    method: hyper::Method,
+    action: &str,
+    query: &[(&str, String)],
+) -> Result<()> {
+    let client = ctx.client().await?;
+    let mut errors = Vec::new();
+    for name in names {
+        let path = format!("/containers/{}{action}", crate::client::path_escape(name));
+        let r = client
+            .request(
+                method.clone(),
+                &path,
+                query,
+                &[],
+                crate::client::empty_body(),
+            )
+            .await;
+        match r {
+            Ok(resp) => {
+                crate::client::read_body(resp).await?;
+                writeln!(ctx.out, "{name}")?;
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::msg(errors.join("\n")))
     }
 }
 
