@@ -16,16 +16,42 @@ pub struct ContentStore {
 
 static INGEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// Name prefix of resumable ingest files (see [`ContentStore::resumable_writer`]).
+const PARTIAL: &str = "partial-";
+
+/// Feeds bytes to a hasher through `io::copy`.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl ContentStore {
     /// Opens (creating) the store and clears writes a crash left in the ingest dir.
     pub fn open(root: &Path) -> Result<ContentStore> {
         let blobs = root.join("blobs/sha256");
         let ingest = root.join("ingest");
         fs::create_dir_all(&blobs).map_err(StoreError::io(&blobs))?;
-        if ingest.exists() {
-            fs::remove_dir_all(&ingest).map_err(StoreError::io(&ingest))?;
-        }
         fs::create_dir_all(&ingest).map_err(StoreError::io(&ingest))?;
+        // Interrupted downloads (`partial-*`) are kept so the next pull resumes them.
+        for e in fs::read_dir(&ingest).map_err(StoreError::io(&ingest))? {
+            let e = e.map_err(StoreError::io(&ingest))?;
+            if !e.file_name().to_string_lossy().starts_with(PARTIAL) {
+                let p = e.path();
+                let r = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    fs::remove_dir_all(&p)
+                } else {
+                    fs::remove_file(&p)
+                };
+                r.map_err(StoreError::io(&p))?;
+            }
+        }
         Ok(ContentStore { blobs, ingest })
     }
 
@@ -81,7 +107,46 @@ impl ContentStore {
             size: 0,
             flushed: 0,
             blobs: self.blobs.clone(),
+            keep: false,
         })
+    }
+
+    /// A writer for a blob whose digest is known before its bytes arrive (a
+    /// download): bytes written by an earlier, interrupted writer for the same
+    /// digest are kept and re-hashed, so the caller continues at
+    /// [`BlobWriter::size`]. Such a writer leaves its file behind when dropped
+    /// unfinished. `None` while another writer holds the same digest.
+    pub fn resumable_writer(&self, expected: &Digest) -> Result<Option<BlobWriter>> {
+        let tmp = self.ingest.join(format!("{PARTIAL}{}", expected.hex()));
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&tmp)
+            .map_err(StoreError::io(&tmp))?;
+        // The lock lives as long as the file handle (the writer).
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: tmp,
+                    source: e.into(),
+                })
+            }
+        }
+        let mut hasher = Sha256::new();
+        let size =
+            io::copy(&mut file, &mut HashWriter(&mut hasher)).map_err(StoreError::io(&tmp))?;
+        Ok(Some(BlobWriter {
+            file: BufWriter::with_capacity(256 * 1024, file),
+            tmp,
+            hasher: Some(hasher),
+            size,
+            flushed: size,
+            blobs: self.blobs.clone(),
+            keep: true,
+        }))
     }
 
     pub fn delete(&self, digest: &Digest) -> Result<()> {
@@ -124,6 +189,8 @@ pub struct BlobWriter {
     /// Bytes already handed to the disk's writeback (see [`BlobWriter::start_writeback`]).
     flushed: u64,
     blobs: PathBuf,
+    /// Left on disk when dropped unfinished (a resumable download).
+    keep: bool,
 }
 
 /// Writeback is started every this many bytes.
@@ -153,6 +220,27 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// Bytes written so far (for a resumed writer, including the earlier ones).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Throws away what was written and starts over (a server that ignored a
+    /// range request sends the blob from its first byte).
+    pub fn restart(&mut self) -> Result<()> {
+        self.file.flush().map_err(StoreError::io(&self.tmp))?;
+        self.file
+            .get_ref()
+            .set_len(0)
+            .map_err(StoreError::io(&self.tmp))?;
+        if let Some(h) = &mut self.hasher {
+            *h = Sha256::new();
+        }
+        self.size = 0;
+        self.flushed = 0;
+        Ok(())
+    }
+
     /// Asks the kernel to start writing what we wrote so far to disk, without
     /// waiting: the sync that later makes the blob durable then finds little left
     /// to do, instead of flushing a whole large blob at once.
@@ -237,7 +325,9 @@ impl BlobWriter {
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if !self.tmp.as_os_str().is_empty() {
+        if self.keep {
+            let _ = self.file.flush();
+        } else if !self.tmp.as_os_str().is_empty() {
             let _ = fs::remove_file(&self.tmp);
         }
     }
@@ -348,6 +438,35 @@ mod tests {
             w.finish_as(Digest::of(b"other")),
             Err(StoreError::DigestMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn resumable_writer_continues_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(dir.path()).unwrap();
+        let want = Digest::of(b"hello world");
+        let mut w = cs.resumable_writer(&want).unwrap().unwrap();
+        // a second writer for the same digest is refused while the first is open
+        assert!(cs.resumable_writer(&want).unwrap().is_none());
+        w.write_all(b"hello ").unwrap();
+        drop(w);
+        // the partial file survives a restart of the store
+        let cs = ContentStore::open(dir.path()).unwrap();
+        let mut w = cs.resumable_writer(&want).unwrap().unwrap();
+        assert_eq!(w.size(), 6);
+        w.write_all(b"world").unwrap();
+        let p = w.finish().unwrap();
+        p.verify(&want).unwrap();
+        assert_eq!(p.commit().unwrap(), want);
+        assert_eq!(cs.read(&want).unwrap(), b"hello world");
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+        // restart() forgets what was there
+        let other = Digest::of(b"abc");
+        let mut w = cs.resumable_writer(&other).unwrap().unwrap();
+        w.write_all(b"xyz").unwrap();
+        w.restart().unwrap();
+        w.write_all(b"abc").unwrap();
+        assert_eq!(w.finish().unwrap().digest(), &other);
     }
 
     #[test]

@@ -1,0 +1,1172 @@
+//! The HTTP side: endpoints, authentication and the registry API calls.
+//!
+//! Built on hyper + hyper-rustls (already in the workspace) rather than
+//! oci-client: we need to write blob bytes as they arrive into the daemon's
+//! synchronous content store, resume with `Range` from whatever an earlier
+//! attempt left, report progress per chunk, stream uploads from blob files,
+//! talk to insecure registries over https without verification and then
+//! plain http, and keep the registry's error bodies for docker's messages.
+//! oci-client buffers or hides several of these, and would bring reqwest.
+//!
+//! Every public call blocks; the client runs its own small tokio runtime, so
+//! the daemon (whose operations are blocking functions) can call it from any
+//! thread that is not itself inside an async task.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::auth::{parse_challenge, Challenge, Credentials};
+use crate::error::parse_errors;
+use crate::hosts::{Endpoint, RegistryHosts, DOCKER_HUB, DOCKER_HUB_INDEX};
+use crate::{DistError, Result};
+
+type Body = BoxBody<Bytes, std::io::Error>;
+type Http = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Body>;
+
+/// Manifests larger than this are refused (dockerd's limit).
+const MAX_MANIFEST: usize = 4 << 20;
+/// A registry that sends nothing for this long is taken as gone.
+const STALL: Duration = Duration::from_secs(60);
+const UPLOAD_CHUNK: usize = 1 << 20;
+const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
+
+/// Media types a pull accepts, most preferred first.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// A registry client: connections, the token cache and the daemon's registry settings.
+pub struct Client {
+    rt: Option<tokio::runtime::Runtime>,
+    verified: Http,
+    unverified: Http,
+    hosts: RegistryHosts,
+    /// Bearer tokens by realm, service, scopes and user.
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which tokio forbids inside async code.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Accepts any server certificate: for registries the user declared insecure.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn http_connector() -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(Duration::from_secs(15)));
+    http
+}
+
+/// What a manifest GET returned.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    /// The `Content-Type` the registry sent.
+    pub media_type: String,
+    /// sha256 of `bytes` (checked against the reference when it was a digest).
+    pub digest: String,
+}
+
+/// Receives a blob's bytes as they arrive.
+pub trait BlobSink {
+    /// Called once before the first byte: where the bytes start (the offset
+    /// asked for, or 0 when the registry sent the whole blob after all), and
+    /// the blob's full size when known.
+    fn start(&mut self, offset: u64, total: Option<u64>) -> std::io::Result<()>;
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()>;
+}
+
+/// One result of `/v1/search`, in the Engine API's shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchResult {
+    #[serde(default)]
+    pub star_count: i64,
+    #[serde(default)]
+    pub is_official: bool,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub is_automated: bool,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The outcome of a login check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginResult {
+    /// A refresh token the registry handed out, to be kept instead of the password.
+    pub identity_token: Option<String>,
+}
+
+impl Client {
+    pub fn new(hosts: RegistryHosts) -> Result<Client> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("berth-registry")
+            .enable_all()
+            .build()
+            .map_err(|e| DistError::Protocol(format!("starting the registry client: {e}")))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verified_conn = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+            Ok(b) => b
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http_connector()),
+            Err(e) => {
+                // No system CAs: secure registries fail at the handshake with
+                // a clear error; insecure and plain-http ones still work.
+                tracing::warn!(error = %e, "no system CA certificates found");
+                let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| DistError::Protocol(format!("TLS setup: {e}")))?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(cfg)
+                    .https_or_http()
+                    .enable_http1()
+                    .wrap_connector(http_connector())
+            }
+        };
+        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| DistError::Protocol(format!("TLS setup: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth();
+        let unverified_conn = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(cfg)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http_connector());
+        let _enter = rt.enter();
+        let verified = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(verified_conn);
+        let unverified = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(unverified_conn);
+        drop(_enter);
+        Ok(Client {
+            rt: Some(rt),
+            verified,
+            unverified,
+            hosts,
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn hosts(&self) -> &RegistryHosts {
+        &self.hosts
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match &self.rt {
+            Some(rt) => rt.block_on(f),
+            // Only `drop` takes the runtime.
+            None => unreachable!("registry client used after drop"),
+        }
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        match &self.rt {
+            Some(rt) => rt,
+            None => unreachable!("registry client used after drop"),
+        }
+    }
+
+    fn http(&self, insecure: bool) -> &Http {
+        if insecure {
+            &self.unverified
+        } else {
+            &self.verified
+        }
+    }
+
+    /// Connects to a repository at one endpoint: finds a base URL that
+    /// answers `/v2/` (https, then http for insecure registries) and learns
+    /// how it wants to be authenticated.
+    pub fn repository(
+        &self,
+        endpoint: &Endpoint,
+        name: &str,
+        creds: &Credentials,
+        push: bool,
+    ) -> Result<Repository<'_>> {
+        let (base, challenge) = self.block_on(self.ping(endpoint))?;
+        Ok(Repository {
+            client: self,
+            base,
+            insecure: endpoint.insecure,
+            name: name.to_string(),
+            creds: creds.clone(),
+            push,
+            challenge: Mutex::new(challenge),
+            extra_scopes: Mutex::new(Vec::new()),
+        })
+    }
+
+    async fn ping(&self, endpoint: &Endpoint) -> Result<(String, Option<Challenge>)> {
+        let mut last = None;
+        for base in &endpoint.bases {
+            let url = format!("{base}/v2/");
+            let req = Request::get(&url)
+                .header(header::USER_AGENT, USER_AGENT)
+                .body(empty())
+                .map_err(|e| DistError::Protocol(e.to_string()))?;
+            match self.send(endpoint.insecure, req).await {
+                Ok(resp) => {
+                    let challenge = resp
+                        .headers()
+                        .get_all(header::WWW_AUTHENTICATE)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .find_map(parse_challenge);
+                    let status = resp.status();
+                    if status.is_success() || status == StatusCode::UNAUTHORIZED {
+                        return Ok((base.clone(), challenge));
+                    }
+                    let body = read_limited(resp.into_body(), 64 << 10)
+                        .await
+                        .unwrap_or_default();
+                    last = Some(parse_errors(status.as_u16(), &body));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| DistError::Protocol("no endpoint to try".into())))
+    }
+
+    async fn send(&self, insecure: bool, req: Request<Body>) -> Result<Response<Incoming>> {
+        let url = req.uri().to_string();
+        let method = req.method().clone();
+        self.http(insecure).request(req).await.map_err(|e| {
+            let msg = chain(&e);
+            DistError::Connect {
+                url: if method == Method::GET {
+                    url
+                } else {
+                    format!("{method} {url}")
+                },
+                message: msg,
+            }
+        })
+    }
+
+    /// Fetches (or reuses) a bearer token for `scopes` at `realm`.
+    async fn token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        creds: &Credentials,
+        refresh: bool,
+    ) -> Result<(String, Option<String>)> {
+        let key = format!("{realm}|{service:?}|{scopes:?}|{}", creds.username);
+        if !refresh {
+            if let Some((t, until)) = self.lock_tokens().get(&key) {
+                if Instant::now() < *until {
+                    return Ok((t.clone(), None));
+                }
+            }
+        }
+        let realm_host = realm
+            .split_once("://")
+            .map(|(_, r)| r.split('/').next().unwrap_or(r))
+            .unwrap_or(realm);
+        let insecure = self.hosts.is_insecure(realm_host);
+        let enc = |s: &str| urlencode(s);
+        let req = if !creds.identity_token.is_empty() {
+            let mut form = format!(
+                "grant_type=refresh_token&client_id=berth&refresh_token={}",
+                enc(&creds.identity_token)
+            );
+            if let Some(s) = service {
+                form.push_str(&format!("&service={}", enc(s)));
+            }
+            if !scopes.is_empty() {
+                form.push_str(&format!("&scope={}", enc(&scopes.join(" "))));
+            }
+            Request::post(realm)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::USER_AGENT, USER_AGENT)
+                .body(full(Bytes::from(form)))
+        } else {
+            let mut url = realm.to_string();
+            let mut sep = if url.contains('?') { '&' } else { '?' };
+            let mut add = |k: &str, v: &str| {
+                url.push(sep);
+                url.push_str(&format!("{k}={}", enc(v)));
+                sep = '&';
+            };
+            if let Some(s) = service {
+                add("service", s);
+            }
+            for s in scopes {
+                add("scope", s);
+            }
+            if !creds.username.is_empty() {
+                add("account", &creds.username);
+                // ask for a refresh token to keep instead of the password (docker login)
+                if scopes.is_empty() {
+                    add("offline_token", "true");
+                    add("client_id", "berth");
+                }
+            }
+            let mut b = Request::get(url).header(header::USER_AGENT, USER_AGENT);
+            if let Some(h) = creds.basic_header() {
+                b = b.header(header::AUTHORIZATION, h);
+            }
+            b.body(empty())
+        }
+        .map_err(|e| DistError::Protocol(format!("token request to {realm}: {e}")))?;
+        let resp = self.send(insecure, req).await?;
+        let status = resp.status();
+        let body = read_limited(resp.into_body(), 1 << 20).await?;
+        if !status.is_success() {
+            #[derive(Deserialize)]
+            struct Details {
+                details: String,
+            }
+            if let Ok(d) = serde_json::from_slice::<Details>(&body) {
+                return Err(DistError::Registry {
+                    status: status.as_u16(),
+                    errors: vec![crate::RegistryErrorItem {
+                        code: "UNAUTHORIZED".into(),
+                        message: d.details,
+                    }],
+                });
+            }
+            return Err(parse_errors(status.as_u16(), &body));
+        }
+        #[derive(Deserialize)]
+        struct Token {
+            #[serde(default)]
+            token: String,
+            #[serde(default)]
+            access_token: String,
+            #[serde(default)]
+            expires_in: u64,
+            #[serde(default)]
+            refresh_token: String,
+        }
+        let t: Token = serde_json::from_slice(&body).map_err(|e| {
+            DistError::Protocol(format!("token response from {realm} is not JSON: {e}"))
+        })?;
+        let token = if t.token.is_empty() {
+            t.access_token
+        } else {
+            t.token
+        };
+        if token.is_empty() {
+            return Err(DistError::Protocol(format!(
+                "token response from {realm} holds no token"
+            )));
+        }
+        // Renew a little early so a token never expires mid-request.
+        let life =
+            Duration::from_secs(t.expires_in.max(60)).saturating_sub(Duration::from_secs(10));
+        self.lock_tokens()
+            .insert(key, (token.clone(), Instant::now() + life));
+        Ok((
+            token,
+            (!t.refresh_token.is_empty()).then_some(t.refresh_token),
+        ))
+    }
+
+    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `GET /v1/search` on the index of `domain` (docker.io → index.docker.io).
+    pub fn search(
+        &self,
+        domain: &str,
+        term: &str,
+        limit: u32,
+        creds: &Credentials,
+    ) -> Result<Vec<SearchResult>> {
+        let host = if domain == DOCKER_HUB {
+            DOCKER_HUB_INDEX
+        } else {
+            domain
+        };
+        let ep = self.hosts.host_endpoint(host);
+        self.block_on(async {
+            let mut last = None;
+            for base in &ep.bases {
+                let url = format!("{base}/v1/search?q={}&n={limit}", urlencode(term));
+                let mut b = Request::get(&url).header(header::USER_AGENT, USER_AGENT);
+                if let Some(h) = creds.basic_header() {
+                    b = b.header(header::AUTHORIZATION, h);
+                }
+                let req = b
+                    .body(empty())
+                    .map_err(|e| DistError::Protocol(e.to_string()))?;
+                let resp = match self.send(ep.insecure, req).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                };
+                let status = resp.status();
+                let body = read_limited(resp.into_body(), 16 << 20).await?;
+                if !status.is_success() {
+                    return Err(DistError::Protocol(format!(
+                        "Unexpected status code {}",
+                        status.as_u16()
+                    )));
+                }
+                #[derive(Deserialize)]
+                struct Results {
+                    #[serde(default)]
+                    results: Vec<SearchResult>,
+                }
+                let r: Results = serde_json::from_slice(&body).map_err(|e| {
+                    DistError::Protocol(format!("search results from {url} are not JSON: {e}"))
+                })?;
+                return Ok(r.results);
+            }
+            Err(last.unwrap_or_else(|| DistError::Protocol("no endpoint to try".into())))
+        })
+    }
+
+    /// Checks credentials against `server` (a `docker login` argument: a host
+    /// or a URL) the way dockerd's `POST /auth` does.
+    pub fn login(&self, server: &str, creds: &Credentials) -> Result<LoginResult> {
+        let host = crate::hosts::hostname_of(server);
+        let host = if host == DOCKER_HUB {
+            crate::hosts::DOCKER_HUB_REGISTRY.to_string()
+        } else {
+            host
+        };
+        let ep = self.hosts.host_endpoint(&host);
+        self.block_on(async {
+            let (base, challenge) = self.ping(&ep).await?;
+            let url = format!("{base}/v2/");
+            let auth = match &challenge {
+                None => {
+                    return Ok(LoginResult {
+                        identity_token: None,
+                    })
+                }
+                Some(Challenge::Basic) => creds.basic_header(),
+                Some(Challenge::Bearer { realm, service }) => {
+                    let (token, refresh) = self
+                        .token(realm, service.as_deref(), &[], creds, true)
+                        .await
+                        .map_err(|e| DistError::Connect {
+                            url: url.clone(),
+                            message: e.to_string(),
+                        })?;
+                    if refresh.is_some() {
+                        return Ok(LoginResult {
+                            identity_token: refresh,
+                        });
+                    }
+                    Some(format!("Bearer {token}"))
+                }
+            };
+            let mut b = Request::get(&url).header(header::USER_AGENT, USER_AGENT);
+            if let Some(a) = auth {
+                b = b.header(header::AUTHORIZATION, a);
+            }
+            let req = b
+                .body(empty())
+                .map_err(|e| DistError::Protocol(e.to_string()))?;
+            let resp = self.send(ep.insecure, req).await?;
+            let status = resp.status();
+            if status.is_success() {
+                return Ok(LoginResult {
+                    identity_token: None,
+                });
+            }
+            Err(DistError::Protocol(format!(
+                "login attempt to {url} failed with status: {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )))
+        })
+    }
+}
+
+/// A repository at one registry endpoint, with its authentication state.
+pub struct Repository<'c> {
+    client: &'c Client,
+    base: String,
+    insecure: bool,
+    name: String,
+    creds: Credentials,
+    push: bool,
+    challenge: Mutex<Option<Challenge>>,
+    /// Scopes added for cross-repository mounts (`repository:<from>:pull`).
+    extra_scopes: Mutex<Vec<String>>,
+}
+
+impl Repository<'_> {
+    /// `scheme://host[:port]` this repository is reached at.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn scopes(&self) -> Vec<String> {
+        let actions = if self.push { "pull,push" } else { "pull" };
+        let mut s = vec![format!("repository:{}:{actions}", self.name)];
+        s.extend(
+            self.extra_scopes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        s
+    }
+
+    async fn authorization(&self, refresh: bool) -> Result<Option<String>> {
+        let challenge = self
+            .challenge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.creds.basic_header()),
+            Some(Challenge::Bearer { .. }) if !self.creds.registry_token.is_empty() => {
+                Ok(Some(format!("Bearer {}", self.creds.registry_token)))
+            }
+            Some(Challenge::Bearer { realm, service }) => {
+                let (t, _) = self
+                    .client
+                    .token(
+                        &realm,
+                        service.as_deref(),
+                        &self.scopes(),
+                        &self.creds,
+                        refresh,
+                    )
+                    .await?;
+                Ok(Some(format!("Bearer {t}")))
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else if path.starts_with('/') {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/v2/{}/{path}", self.base, self.name)
+        }
+    }
+
+    /// Sends a request with a replayable body, authenticating as the registry
+    /// asks (a 401 with a new challenge is answered once).
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Bytes,
+    ) -> Result<Response<Incoming>> {
+        let url = self.url(path);
+        let mut refresh = false;
+        for attempt in 0..2 {
+            let mut b = Request::builder()
+                .method(method.clone())
+                .uri(&url)
+                .header(header::USER_AGENT, USER_AGENT);
+            for (k, v) in headers {
+                b = b.header(k, v);
+            }
+            if let Some(a) = self.authorization(refresh).await? {
+                b = b.header(header::AUTHORIZATION, a);
+            }
+            let req = b
+                .body(if body.is_empty() {
+                    empty()
+                } else {
+                    full(body.clone())
+                })
+                .map_err(|e| DistError::Protocol(format!("{method} {url}: {e}")))?;
+            let resp = self.client.send(self.insecure, req).await?;
+            if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+                let fresh = resp
+                    .headers()
+                    .get_all(header::WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(parse_challenge);
+                if let Some(c) = fresh {
+                    *self.challenge.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+                    refresh = true;
+                    continue;
+                }
+            }
+            return Ok(resp);
+        }
+        Err(DistError::Protocol(format!(
+            "{method} {url}: authentication loop"
+        )))
+    }
+
+    /// GETs following redirects (blob downloads are often sent to a CDN); the
+    /// credentials go only to the registry itself.
+    async fn get_following(
+        &self,
+        path: &str,
+        headers: &[(header::HeaderName, String)],
+    ) -> Result<Response<Incoming>> {
+        let mut resp = self
+            .request(Method::GET, path, headers, Bytes::new())
+            .await?;
+        for _ in 0..8 {
+            if !resp.status().is_redirection() {
+                return Ok(resp);
+            }
+            let Some(loc) = location(resp.headers()) else {
+                return Ok(resp);
+            };
+            let url = if loc.starts_with('/') {
+                format!("{}{loc}", self.base)
+            } else {
+                loc
+            };
+            let mut b = Request::get(&url).header(header::USER_AGENT, USER_AGENT);
+            for (k, v) in headers {
+                b = b.header(k, v);
+            }
+            let req = b
+                .body(empty())
+                .map_err(|e| DistError::Protocol(e.to_string()))?;
+            let insecure = self.insecure || url.starts_with("http://");
+            resp = self.client.send(insecure, req).await?;
+        }
+        Err(DistError::Protocol(format!(
+            "too many redirects fetching {}",
+            self.url(path)
+        )))
+    }
+
+    /// Fetches a manifest or index by tag or digest.
+    pub fn get_manifest(&self, reference: &str) -> Result<FetchedManifest> {
+        self.client.block_on(async {
+            let resp = self
+                .request(
+                    Method::GET,
+                    &format!("manifests/{reference}"),
+                    &[(header::ACCEPT, MANIFEST_ACCEPT.to_string())],
+                    Bytes::new(),
+                )
+                .await?;
+            let status = resp.status();
+            let media_type = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let body = read_limited(resp.into_body(), MAX_MANIFEST).await?;
+            if !status.is_success() {
+                return Err(parse_errors(status.as_u16(), &body));
+            }
+            let digest = berth_image::sha256_digest(&body);
+            if reference.contains(':') && reference != digest {
+                return Err(DistError::DigestMismatch {
+                    digest: reference.to_string(),
+                    actual: digest,
+                });
+            }
+            Ok(FetchedManifest {
+                bytes: body.to_vec(),
+                media_type,
+                digest,
+            })
+        })
+    }
+
+    /// Fetches a small blob (a config) into memory, verified.
+    pub fn get_blob_bytes(&self, digest: &str, limit: usize) -> Result<Vec<u8>> {
+        self.client.block_on(async {
+            let resp = self.get_following(&format!("blobs/{digest}"), &[]).await?;
+            let status = resp.status();
+            let body = read_limited(resp.into_body(), limit).await?;
+            if !status.is_success() {
+                return Err(parse_errors(status.as_u16(), &body));
+            }
+            let actual = berth_image::sha256_digest(&body);
+            if actual != digest {
+                return Err(DistError::DigestMismatch {
+                    digest: digest.to_string(),
+                    actual,
+                });
+            }
+            Ok(body.to_vec())
+        })
+    }
+
+    /// Streams a blob into `sink`, from byte `offset` when the registry
+    /// supports ranges (else from 0; `sink.start` says which).
+    pub fn fetch_blob(&self, digest: &str, offset: u64, sink: &mut dyn BlobSink) -> Result<()> {
+        self.client.block_on(async {
+            let path = format!("blobs/{digest}");
+            let mut headers = Vec::new();
+            if offset > 0 {
+                headers.push((header::RANGE, format!("bytes={offset}-")));
+            }
+            let mut resp = self.get_following(&path, &headers).await?;
+            if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+                // What we kept is not a prefix of this blob: start over.
+                resp = self.get_following(&path, &[]).await?;
+            }
+            let status = resp.status();
+            if !status.is_success() {
+                let body = read_limited(resp.into_body(), 64 << 10)
+                    .await
+                    .unwrap_or_default();
+                return Err(parse_errors(status.as_u16(), &body));
+            }
+            let sink_err = |source| DistError::Sink {
+                digest: digest.to_string(),
+                source,
+            };
+            let length = resp
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if status == StatusCode::PARTIAL_CONTENT {
+                let range = resp
+                    .headers()
+                    .get(header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_content_range);
+                match range {
+                    Some((start, total)) if start == offset => sink
+                        .start(offset, total.or(length.map(|l| l + offset)))
+                        .map_err(sink_err)?,
+                    _ => {
+                        return Err(DistError::Protocol(format!(
+                            "registry answered the range request for {digest} with another range"
+                        )))
+                    }
+                }
+            } else {
+                sink.start(0, length).map_err(sink_err)?;
+            }
+            let mut body = resp.into_body();
+            loop {
+                let frame = tokio::time::timeout(STALL, body.frame())
+                    .await
+                    .map_err(|_| DistError::Connect {
+                        url: self.url(&path),
+                        message: format!("no data for {} seconds", STALL.as_secs()),
+                    })?;
+                match frame {
+                    None => return Ok(()),
+                    Some(Err(e)) => {
+                        return Err(DistError::Connect {
+                            url: self.url(&path),
+                            message: chain(&e),
+                        })
+                    }
+                    Some(Ok(f)) => {
+                        if let Some(data) = f.data_ref() {
+                            sink.write(data).map_err(sink_err)?;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// The size of a blob if the repository has it.
+    pub fn blob_exists(&self, digest: &str) -> Result<Option<u64>> {
+        self.client.block_on(async {
+            let resp = self
+                .request(Method::HEAD, &format!("blobs/{digest}"), &[], Bytes::new())
+                .await?;
+            match resp.status() {
+                s if s.is_success() => Ok(Some(
+                    resp.headers()
+                        .get(header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                )),
+                StatusCode::NOT_FOUND => Ok(None),
+                s => Err(DistError::Registry {
+                    status: s.as_u16(),
+                    errors: Vec::new(),
+                }),
+            }
+        })
+    }
+
+    /// Asks the registry to link a blob from another of its repositories;
+    /// `false` when it would not (the blob must then be uploaded).
+    pub fn mount_blob(&self, digest: &str, from: &str) -> Result<bool> {
+        self.extra_scopes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("repository:{from}:pull"));
+        self.client.block_on(async {
+            let resp = self
+                .request(
+                    Method::POST,
+                    &format!("blobs/uploads/?mount={digest}&from={}", urlencode(from)),
+                    &[(header::CONTENT_LENGTH, "0".into())],
+                    Bytes::new(),
+                )
+                .await?;
+            match resp.status() {
+                StatusCode::CREATED => Ok(true),
+                s if s.is_success() => Ok(false),
+                s => {
+                    let body = read_limited(resp.into_body(), 64 << 10)
+                        .await
+                        .unwrap_or_default();
+                    Err(parse_errors(s.as_u16(), &body))
+                }
+            }
+        })
+    }
+
+    /// Uploads a blob as docker does: start a session, stream the bytes in
+    /// one PATCH, then close it with the digest. `progress` gets the bytes sent so far.
+    pub fn upload_blob(
+        &self,
+        digest: &str,
+        size: u64,
+        reader: &mut dyn Read,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        let start = self.client.block_on(async {
+            let resp = self
+                .request(
+                    Method::POST,
+                    "blobs/uploads/",
+                    &[(header::CONTENT_LENGTH, "0".into())],
+                    Bytes::new(),
+                )
+                .await?;
+            upload_location(resp).await
+        })?;
+        let auth = self.client.block_on(self.authorization(false))?;
+        let url = self.url(&start);
+        let (tx, rx) = mpsc::channel::<Bytes>(4);
+        let mut b = Request::patch(&url)
+            .header(header::USER_AGENT, USER_AGENT)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_LENGTH, size.to_string());
+        if let Some(a) = &auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        let req = b
+            .body(BodyExt::boxed(ChannelBody(rx)))
+            .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?;
+        let http = self.client.http(self.insecure).clone();
+        let sent = self
+            .client
+            .runtime()
+            .spawn(async move { http.request(req).await });
+        let mut buf = vec![0u8; UPLOAD_CHUNK];
+        let mut total = 0u64;
+        let mut fed = Ok(());
+        while total < size {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => {
+                    fed = Err(DistError::Protocol(format!(
+                        "blob {digest} ended after {total} of {size} bytes"
+                    )));
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    fed = Err(DistError::Sink {
+                        digest: digest.to_string(),
+                        source: e,
+                    });
+                    break;
+                }
+            };
+            let n = n.min((size - total) as usize);
+            if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                break; // the request ended early; its result says why
+            }
+            total += n as u64;
+            progress(total);
+        }
+        drop(tx);
+        let resp = self
+            .client
+            .block_on(sent)
+            .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?
+            .map_err(|e| DistError::Connect {
+                url: format!("PATCH {url}"),
+                message: chain(&e),
+            });
+        fed?;
+        let resp = resp?;
+        self.client.block_on(async {
+            let next = upload_location(resp).await?;
+            let sep = if next.contains('?') { '&' } else { '?' };
+            let resp = self
+                .request(
+                    Method::PUT,
+                    &format!("{next}{sep}digest={digest}"),
+                    &[(header::CONTENT_LENGTH, "0".into())],
+                    Bytes::new(),
+                )
+                .await?;
+            let status = resp.status();
+            if !status.is_success() {
+                let body = read_limited(resp.into_body(), 64 << 10)
+                    .await
+                    .unwrap_or_default();
+                return Err(parse_errors(status.as_u16(), &body));
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores a manifest under a tag or digest; returns its digest.
+    pub fn put_manifest(&self, reference: &str, media_type: &str, bytes: &[u8]) -> Result<String> {
+        let digest = berth_image::sha256_digest(bytes);
+        self.client.block_on(async {
+            let resp = self
+                .request(
+                    Method::PUT,
+                    &format!("manifests/{reference}"),
+                    &[(header::CONTENT_TYPE, media_type.to_string())],
+                    Bytes::copy_from_slice(bytes),
+                )
+                .await?;
+            let status = resp.status();
+            if !status.is_success() {
+                let body = read_limited(resp.into_body(), 64 << 10)
+                    .await
+                    .unwrap_or_default();
+                return Err(parse_errors(status.as_u16(), &body));
+            }
+            Ok(digest)
+        })
+    }
+
+    /// Every tag of the repository (`docker pull -a`), following pagination.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        self.client.block_on(async {
+            let mut out = Vec::new();
+            let mut next = Some("tags/list".to_string());
+            while let Some(path) = next.take() {
+                let resp = self.request(Method::GET, &path, &[], Bytes::new()).await?;
+                let status = resp.status();
+                let link = resp
+                    .headers()
+                    .get(header::LINK)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| l.split_once('<'))
+                    .and_then(|(_, r)| r.split_once('>'))
+                    .map(|(u, _)| u.to_string());
+                let body = read_limited(resp.into_body(), 16 << 20).await?;
+                if !status.is_success() {
+                    return Err(parse_errors(status.as_u16(), &body));
+                }
+                #[derive(Deserialize)]
+                struct Tags {
+                    #[serde(default)]
+                    tags: Option<Vec<String>>,
+                }
+                let t: Tags = serde_json::from_slice(&body).map_err(|e| {
+                    DistError::Protocol(format!("tag list of {} is not JSON: {e}", self.name))
+                })?;
+                out.extend(t.tags.unwrap_or_default());
+                next = link;
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// A request body fed from the blocking side.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+async fn upload_location(resp: Response<Incoming>) -> Result<String> {
+    let status = resp.status();
+    if !status.is_success() {
+        let body = read_limited(resp.into_body(), 64 << 10)
+            .await
+            .unwrap_or_default();
+        return Err(parse_errors(status.as_u16(), &body));
+    }
+    location(resp.headers())
+        .ok_or_else(|| DistError::Protocol("registry started an upload without a Location".into()))
+}
+
+fn location(h: &HeaderMap<HeaderValue>) -> Option<String> {
+    h.get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `bytes 100-199/1000` → (100, Some(1000)).
+fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (start, _) = range.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()))
+}
+
+async fn read_limited(mut body: Incoming, limit: usize) -> Result<Bytes> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = tokio::time::timeout(STALL, body.frame())
+        .await
+        .map_err(|_| DistError::Protocol("registry stopped sending".into()))?
+    {
+        let frame =
+            frame.map_err(|e| DistError::Protocol(format!("reading response: {}", chain(&e))))?;
+        if let Some(d) = frame.data_ref() {
+            if out.len() + d.len() > limit {
+                return Err(DistError::Protocol(format!(
+                    "response larger than {limit} bytes"
+                )));
+            }
+            out.extend_from_slice(d);
+        }
+    }
+    Ok(out.freeze())
+}
+
+fn empty() -> Body {
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn full(b: Bytes) -> Body {
+    Full::new(b).map_err(|never| match never {}).boxed()
+}
+
+/// Percent-encodes a query value.
+pub(crate) fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An error and its causes, `: `-separated (hyper's own text alone says little).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(
+            parse_content_range("bytes 100-199/1000"),
+            Some((100, Some(1000)))
+        );
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+        assert_eq!(urlencode("a b/c:d"), "a%20b%2Fc%3Ad");
+    }
+}
