@@ -12,6 +12,7 @@ mod kill;
 mod load;
 mod pause;
 mod prune;
+mod ps;
 mod rename;
 mod rm;
 mod rmi;
@@ -53,6 +54,7 @@ enum Cmd {
     Rm,
     Wait,
     Rename,
+    Ps,
     Save,
     Tag,
     Version,
@@ -80,6 +82,7 @@ const TOP: &[Entry] = &[
     e(&["run"], Cmd::Run, run::run_spec("run")),
     e(&["create"], Cmd::Create, run::create_spec("create")),
     e(&["kill"], Cmd::Kill, kill::spec("kill")),
+    e(&["ps"], Cmd::Ps, ps::spec("ps")),
     e(&["pause"], Cmd::Pause, pause::pause_spec("pause")),
     e(&["rename"], Cmd::Rename, rename::spec("rename")),
     e(&["restart"], Cmd::Restart, stop::restart_spec("restart")),
@@ -112,6 +115,7 @@ const CONTAINER: &[Entry] = &[
     ),
     e(&["run"], Cmd::Run, run::run_spec("container run")),
     e(&["kill"], Cmd::Kill, kill::spec("container kill")),
+    e(&["ls", "list", "ps"], Cmd::Ps, ps::spec("container ls")),
     e(&["pause"], Cmd::Pause, pause::pause_spec("container pause")),
     e(&["rename"], Cmd::Rename, rename::spec("container rename")),
     e(
@@ -276,6 +280,7 @@ async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
         Cmd::Rm => rm::run(ctx, p).await,
         Cmd::Wait => wait::run(ctx, p).await,
         Cmd::Rename => rename::run(ctx, p).await,
+        Cmd::Ps => ps::run(ctx, p).await,
         Cmd::Create => run::run_create(ctx, p).await,
         Cmd::Save => save::run(ctx, p).await,
         Cmd::Tag => tag::run(ctx, p).await,
