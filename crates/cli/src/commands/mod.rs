@@ -1,8 +1,10 @@
 //! Command table and dispatch. Each command lives in its own module with its
 //! `CommandSpec` (flags, arity, help) and an async `run`.
 
+mod attach;
 mod df;
 mod events;
+mod exec;
 mod history;
 mod images;
 mod import;
@@ -10,6 +12,7 @@ mod info;
 mod inspect;
 mod kill;
 mod load;
+mod logs;
 mod pause;
 mod prune;
 mod ps;
@@ -18,6 +21,7 @@ mod rm;
 mod rmi;
 mod run;
 mod save;
+mod start;
 mod stop;
 mod tag;
 mod version;
@@ -55,6 +59,10 @@ enum Cmd {
     Wait,
     Rename,
     Ps,
+    Logs,
+    Exec,
+    Attach,
+    Start,
     Save,
     Tag,
     Version,
@@ -81,7 +89,11 @@ const TOP: &[Entry] = &[
     e(&["rmi"], Cmd::Rmi, rmi::spec("rmi")),
     e(&["run"], Cmd::Run, run::run_spec("run")),
     e(&["create"], Cmd::Create, run::create_spec("create")),
+    e(&["attach"], Cmd::Attach, attach::spec("attach")),
+    e(&["exec"], Cmd::Exec, exec::spec("exec")),
     e(&["kill"], Cmd::Kill, kill::spec("kill")),
+    e(&["logs"], Cmd::Logs, logs::spec("logs")),
+    e(&["start"], Cmd::Start, start::spec("start")),
     e(&["ps"], Cmd::Ps, ps::spec("ps")),
     e(&["pause"], Cmd::Pause, pause::pause_spec("pause")),
     e(&["rename"], Cmd::Rename, rename::spec("rename")),
@@ -114,7 +126,11 @@ const CONTAINER: &[Entry] = &[
         run::create_spec("container create"),
     ),
     e(&["run"], Cmd::Run, run::run_spec("container run")),
+    e(&["attach"], Cmd::Attach, attach::spec("container attach")),
+    e(&["exec"], Cmd::Exec, exec::spec("container exec")),
     e(&["kill"], Cmd::Kill, kill::spec("container kill")),
+    e(&["logs"], Cmd::Logs, logs::spec("container logs")),
+    e(&["start"], Cmd::Start, start::spec("container start")),
     e(&["ls", "list", "ps"], Cmd::Ps, ps::spec("container ls")),
     e(&["pause"], Cmd::Pause, pause::pause_spec("container pause")),
     e(&["rename"], Cmd::Rename, rename::spec("container rename")),
@@ -281,6 +297,10 @@ async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
         Cmd::Wait => wait::run(ctx, p).await,
         Cmd::Rename => rename::run(ctx, p).await,
         Cmd::Ps => ps::run(ctx, p).await,
+        Cmd::Logs => logs::run(ctx, p).await,
+        Cmd::Exec => exec::run(ctx, p).await,
+        Cmd::Attach => attach::run(ctx, p).await,
+        Cmd::Start => start::run(ctx, p).await,
         Cmd::Create => run::run_create(ctx, p).await,
         Cmd::Save => save::run(ctx, p).await,
         Cmd::Tag => tag::run(ctx, p).await,
