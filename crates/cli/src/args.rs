@@ -84,6 +84,8 @@ pub enum Arity {
     Exact(usize),
     Min(usize),
     Max(usize),
+    /// Between the two counts, inclusive.
+    Range(usize, usize),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -338,6 +340,13 @@ impl CommandSpec {
             Arity::Max(k) if n > k => (
                 format!("'{path}' requires at most {k} {}", plural(k)),
                 "SRun",
+            ),
+            Arity::Range(lo, hi) if n < lo || n > hi => (
+                format!(
+                    "'{path}' requires at least {lo} and at most {hi} {}",
+                    plural(hi)
+                ),
+                "Run",
             ),
             _ => return Ok(()),
         };

@@ -52,6 +52,19 @@ pub const IMAGE_SPEC: CommandSpec = CommandSpec {
     ],
 };
 
+pub const CONTAINER_SPEC: CommandSpec = CommandSpec {
+    path: "container inspect",
+    use_args: "[OPTIONS] CONTAINER [CONTAINER...]",
+    short: "Display detailed information on one or more containers",
+    aliases: "",
+    arity: Arity::Min(1),
+    interspersed: true,
+    flags: &[
+        flag("format", Some('f'), Kind::Str, INSPECT_FORMAT_HELP),
+        flag("size", Some('s'), Kind::Bool, "Display total file sizes"),
+    ],
+};
+
 /// Object types `inspect` tries, in docker's order, with their API path.
 const TYPES: &[(&str, &str)] = &[
     ("container", "/containers/{}/json"),
@@ -155,9 +168,10 @@ impl Inspector {
     }
 }
 
-pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed, image_only: bool) -> Result<()> {
-    let type_filter = if image_only {
-        Some("image")
+/// `only` is the object type of `image inspect` / `container inspect`.
+pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed, only: Option<&'static str>) -> Result<()> {
+    let type_filter = if only.is_some() {
+        only
     } else {
         p.str("type").filter(|t| !t.is_empty())
     };

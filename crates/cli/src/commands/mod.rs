@@ -2,6 +2,7 @@
 //! `CommandSpec` (flags, arity, help) and an async `run`.
 
 mod attach;
+mod container_prune;
 mod df;
 mod events;
 mod exec;
@@ -14,6 +15,7 @@ mod kill;
 mod load;
 mod logs;
 mod pause;
+mod port;
 mod prune;
 mod ps;
 mod rename;
@@ -24,6 +26,8 @@ mod save;
 mod start;
 mod stop;
 mod tag;
+mod top;
+mod update;
 mod version;
 mod wait;
 
@@ -63,6 +67,11 @@ enum Cmd {
     Exec,
     Attach,
     Start,
+    Top,
+    Port,
+    ContainerPrune,
+    Update,
+    ContainerInspect,
     Save,
     Tag,
     Version,
@@ -93,6 +102,7 @@ const TOP: &[Entry] = &[
     e(&["exec"], Cmd::Exec, exec::spec("exec")),
     e(&["kill"], Cmd::Kill, kill::spec("kill")),
     e(&["logs"], Cmd::Logs, logs::spec("logs")),
+    e(&["port"], Cmd::Port, port::spec("port")),
     e(&["start"], Cmd::Start, start::spec("start")),
     e(&["ps"], Cmd::Ps, ps::spec("ps")),
     e(&["pause"], Cmd::Pause, pause::pause_spec("pause")),
@@ -101,9 +111,11 @@ const TOP: &[Entry] = &[
     e(&["rm"], Cmd::Rm, rm::spec("rm")),
     e(&["stop"], Cmd::Stop, stop::stop_spec("stop")),
     e(&["unpause"], Cmd::Unpause, pause::unpause_spec("unpause")),
+    e(&["update"], Cmd::Update, update::spec("update")),
     e(&["wait"], Cmd::Wait, wait::spec("wait")),
     e(&["save"], Cmd::Save, save::spec("save")),
     e(&["tag"], Cmd::Tag, tag::spec("tag")),
+    e(&["top"], Cmd::Top, top::spec("top")),
     e(&["version"], Cmd::Version, version::SPEC),
 ];
 
@@ -129,7 +141,10 @@ const CONTAINER: &[Entry] = &[
     e(&["attach"], Cmd::Attach, attach::spec("container attach")),
     e(&["exec"], Cmd::Exec, exec::spec("container exec")),
     e(&["kill"], Cmd::Kill, kill::spec("container kill")),
+    e(&["inspect"], Cmd::ContainerInspect, inspect::CONTAINER_SPEC),
     e(&["logs"], Cmd::Logs, logs::spec("container logs")),
+    e(&["port"], Cmd::Port, port::spec("container port")),
+    e(&["prune"], Cmd::ContainerPrune, container_prune::SPEC),
     e(&["start"], Cmd::Start, start::spec("container start")),
     e(&["ls", "list", "ps"], Cmd::Ps, ps::spec("container ls")),
     e(&["pause"], Cmd::Pause, pause::pause_spec("container pause")),
@@ -282,8 +297,8 @@ async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
         Cmd::Images => images::run(ctx, p).await,
         Cmd::Import => import::run(ctx, p).await,
         Cmd::Info => info::run(ctx, p).await,
-        Cmd::Inspect => inspect::run(ctx, p, false).await,
-        Cmd::ImageInspect => inspect::run(ctx, p, true).await,
+        Cmd::Inspect => inspect::run(ctx, p, None).await,
+        Cmd::ImageInspect => inspect::run(ctx, p, Some("image")).await,
         Cmd::Load => load::run(ctx, p).await,
         Cmd::Prune => prune::run(ctx, p).await,
         Cmd::Rmi => rmi::run(ctx, p).await,
@@ -301,6 +316,11 @@ async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
         Cmd::Exec => exec::run(ctx, p).await,
         Cmd::Attach => attach::run(ctx, p).await,
         Cmd::Start => start::run(ctx, p).await,
+        Cmd::Top => top::run(ctx, p).await,
+        Cmd::Port => port::run(ctx, p).await,
+        Cmd::ContainerPrune => container_prune::run(ctx, p).await,
+        Cmd::Update => update::run(ctx, p).await,
+        Cmd::ContainerInspect => inspect::run(ctx, p, Some("container")).await,
         Cmd::Create => run::run_create(ctx, p).await,
         Cmd::Save => save::run(ctx, p).await,
         Cmd::Tag => tag::run(ctx, p).await,
