@@ -1,0 +1,498 @@
+//! The local filesystem backend.
+//!
+//! ```text
+//! <root>/blobs/<alg>/<hex[..2]>/<hex>   verified blobs, shared by every repository
+//! <root>/uploads/<id>/{data,repo}       upload sessions
+//! <root>/tmp/                           blobs being received (renamed into blobs/ once verified)
+//! <root>/meta/<key>                     tags, manifest revisions, layer links, referrers
+//! ```
+//! Every file becomes visible by a rename after an fsync, so a crash leaves either the
+//! old or the new state; leftovers in tmp/ and uploads/ are removed by `berth registry gc`.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+
+use super::{
+    new_upload_id, valid_upload_id, BlobEntry, BlobRead, ByteStream, MetaEntry, Storage,
+    UploadInfo,
+};
+use crate::digest::{Algorithm, Digest, Hasher};
+use crate::error::{RegistryError, Result};
+
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Blobs and records under one directory.
+pub struct FsStorage {
+    root: PathBuf,
+    // Hash state of upload sessions, so finishing one does not read it back; absent (e.g.
+    // after a restart) means the data file is hashed at the end.
+    hashers: Mutex<HashMap<String, (Hasher, u64)>>,
+}
+
+impl FsStorage {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn open(root: &Path) -> Result<FsStorage> {
+        for sub in ["blobs", "uploads", "tmp", "meta"] {
+            let p = root.join(sub);
+            std::fs::create_dir_all(&p).map_err(RegistryError::io(&p))?;
+        }
+        Ok(FsStorage {
+            root: root.to_path_buf(),
+            hashers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(d.algorithm().name())
+            .join(&d.hex()[..2])
+            .join(d.hex())
+    }
+
+    fn upload_dir(&self, id: &str) -> PathBuf {
+        self.root.join("uploads").join(id)
+    }
+
+    fn meta_path(&self, key: &str) -> PathBuf {
+        self.root.join("meta").join(key)
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        self.root.join("tmp").join(new_upload_id())
+    }
+
+    fn take_hasher(&self, id: &str) -> Option<(Hasher, u64)> {
+        self.hashers.lock().ok()?.remove(id)
+    }
+
+    fn put_hasher(&self, id: &str, h: (Hasher, u64)) {
+        if let Ok(mut m) = self.hashers.lock() {
+            m.insert(id.to_string(), h);
+        }
+    }
+
+    /// Moves a verified, synced file into its place in blobs/.
+    async fn publish(&self, from: PathBuf, digest: &Digest) -> Result<()> {
+        let to = self.blob_path(digest);
+        blocking(move || {
+            let dir = to.parent().unwrap_or(Path::new("/"));
+            std::fs::create_dir_all(dir).map_err(RegistryError::io(dir))?;
+            // Renaming over an existing copy is fine: same digest, same bytes; so two
+            // concurrent pushes of one blob both succeed.
+            std::fs::rename(&from, &to).map_err(RegistryError::io(&to))?;
+            sync_dir(dir)
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RegistryError::Io {
+            path: PathBuf::from("<blocking task>"),
+            source: io::Error::other(e.to_string()),
+        })?
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(RegistryError::io(dir))
+}
+
+fn not_found<T>(r: io::Result<T>) -> io::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `body` to `file`, hashing it when asked; returns the number of bytes.
+async fn write_body(
+    file: &mut tokio::fs::File,
+    path: &Path,
+    mut body: ByteStream,
+    mut hasher: Option<&mut Hasher>,
+) -> Result<u64> {
+    let mut n = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(RegistryError::Body)?;
+        if let Some(h) = hasher.as_deref_mut() {
+            h.update(&chunk);
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(RegistryError::io(path))?;
+        n += chunk.len() as u64;
+    }
+    file.flush().await.map_err(RegistryError::io(path))?;
+    file.sync_all().await.map_err(RegistryError::io(path))?;
+    Ok(n)
+}
+
+fn hash_file(path: &Path, algorithm: Algorithm) -> Result<Digest> {
+    let mut f = std::fs::File::open(path).map_err(RegistryError::io(path))?;
+    let mut h = algorithm.hasher();
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = f.read(&mut buf).map_err(RegistryError::io(path))?;
+        if n == 0 {
+            return Ok(h.finish());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, std::fs::Metadata)>) -> io::Result<()> {
+    let entries = match not_found(std::fs::read_dir(dir))? {
+        Some(e) => e,
+        None => return Ok(()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".tmp-") {
+            continue;
+        }
+        let Some(meta) = not_found(entry.metadata())? else {
+            continue;
+        };
+        let key = format!("{rel}{name}");
+        if meta.is_dir() {
+            walk(&entry.path(), &format!("{key}/"), out)?;
+        } else {
+            out.push((key, meta));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Storage for FsStorage {
+    fn cacheable(&self) -> bool {
+        true
+    }
+
+    async fn blob_stat(&self, digest: &Digest) -> Result<Option<u64>> {
+        let p = self.blob_path(digest);
+        Ok(not_found(tokio::fs::metadata(&p).await)
+            .map_err(RegistryError::io(&p))?
+            .map(|m| m.len()))
+    }
+
+    async fn blob_get(
+        &self,
+        digest: &Digest,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<BlobRead>> {
+        let p = self.blob_path(digest);
+        let Some(mut f) = not_found(tokio::fs::File::open(&p).await).map_err(RegistryError::io(&p))?
+        else {
+            return Ok(None);
+        };
+        let size = f.metadata().await.map_err(RegistryError::io(&p))?.len();
+        let range = range.unwrap_or(0..size);
+        if range.start > 0 {
+            f.seek(io::SeekFrom::Start(range.start))
+                .await
+                .map_err(RegistryError::io(&p))?;
+        }
+        let reader = f.take(range.end.saturating_sub(range.start));
+        Ok(Some(BlobRead {
+            size,
+            stream: Box::pin(ReaderStream::with_capacity(reader, READ_CHUNK)),
+        }))
+    }
+
+    async fn blob_put(&self, digest: &Digest, body: ByteStream) -> Result<u64> {
+        let tmp = self.tmp_path();
+        let mut f = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(RegistryError::io(&tmp))?;
+        let mut h = digest.algorithm().hasher();
+        let written = write_body(&mut f, &tmp, body, Some(&mut h)).await;
+        drop(f);
+        let outcome = written.and_then(|n| {
+            let actual = h.finish();
+            if &actual == digest {
+                Ok(n)
+            } else {
+                Err(RegistryError::DigestMismatch {
+                    expected: digest.to_string(),
+                    actual: actual.to_string(),
+                })
+            }
+        });
+        match outcome {
+            Ok(n) => {
+                self.publish(tmp, digest).await?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn blob_delete(&self, digest: &Digest) -> Result<bool> {
+        let p = self.blob_path(digest);
+        Ok(not_found(tokio::fs::remove_file(&p).await)
+            .map_err(RegistryError::io(&p))?
+            .is_some())
+    }
+
+    async fn blob_list(&self) -> Result<Vec<BlobEntry>> {
+        let dir = self.root.join("blobs");
+        blocking(move || {
+            let mut files = Vec::new();
+            walk(&dir, "", &mut files).map_err(RegistryError::io(&dir))?;
+            Ok(files
+                .into_iter()
+                .filter_map(|(key, meta)| {
+                    let mut parts = key.split('/');
+                    let alg = parts.next()?;
+                    let _fanout = parts.next()?;
+                    let digest = Digest::from_parts(alg, parts.next()?).ok()?;
+                    Some(BlobEntry {
+                        digest,
+                        size: meta.len(),
+                        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn upload_start(&self, repo: &str) -> Result<String> {
+        let id = new_upload_id();
+        let dir = self.upload_dir(&id);
+        let repo = repo.to_string();
+        let d = dir.clone();
+        blocking(move || {
+            std::fs::create_dir(&d).map_err(RegistryError::io(&d))?;
+            let data = d.join("data");
+            std::fs::File::create(&data).map_err(RegistryError::io(&data))?;
+            let r = d.join("repo");
+            std::fs::write(&r, repo).map_err(RegistryError::io(&r))
+        })
+        .await?;
+        self.put_hasher(&id, (Algorithm::Sha256.hasher(), 0));
+        Ok(id)
+    }
+
+    async fn upload_info(&self, id: &str) -> Result<Option<UploadInfo>> {
+        if !valid_upload_id(id) {
+            return Ok(None);
+        }
+        let dir = self.upload_dir(id);
+        blocking(move || {
+            let r = dir.join("repo");
+            let Some(repo) = not_found(std::fs::read_to_string(&r)).map_err(RegistryError::io(&r))?
+            else {
+                return Ok(None);
+            };
+            let started = std::fs::metadata(&r)
+                .and_then(|m| m.modified())
+                .map_err(RegistryError::io(&r))?;
+            let data = dir.join("data");
+            let size = std::fs::metadata(&data)
+                .map_err(RegistryError::io(&data))?
+                .len();
+            Ok(Some(UploadInfo {
+                repo,
+                size,
+                started,
+            }))
+        })
+        .await
+    }
+
+    async fn upload_append(&self, id: &str, body: ByteStream) -> Result<u64> {
+        if !valid_upload_id(id) {
+            return Err(RegistryError::UploadUnknown(id.to_string()));
+        }
+        let data = self.upload_dir(id).join("data");
+        let mut f = match tokio::fs::OpenOptions::new().append(true).open(&data).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(RegistryError::UploadUnknown(id.to_string()))
+            }
+            Err(e) => return Err(RegistryError::io(&data)(e)),
+        };
+        let before = f.metadata().await.map_err(RegistryError::io(&data))?.len();
+        let mut state = self.take_hasher(id).filter(|(_, n)| *n == before);
+        let n = write_body(&mut f, &data, body, state.as_mut().map(|(h, _)| h)).await;
+        let after = f.metadata().await.map_err(RegistryError::io(&data))?.len();
+        if let (Ok(_), Some((h, _))) = (&n, state) {
+            self.put_hasher(id, (h, after));
+        }
+        n.map(|_| after)
+    }
+
+    async fn upload_finish(&self, id: &str, digest: &Digest) -> Result<u64> {
+        if !valid_upload_id(id) {
+            return Err(RegistryError::UploadUnknown(id.to_string()));
+        }
+        let dir = self.upload_dir(id);
+        let data = dir.join("data");
+        let size = match tokio::fs::metadata(&data).await {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(RegistryError::UploadUnknown(id.to_string()))
+            }
+            Err(e) => return Err(RegistryError::io(&data)(e)),
+        };
+        let state = self
+            .take_hasher(id)
+            .filter(|(h, n)| *n == size && h.algorithm() == digest.algorithm());
+        let actual = match state {
+            Some((h, _)) => h.finish(),
+            None => {
+                let (p, alg) = (data.clone(), digest.algorithm());
+                blocking(move || hash_file(&p, alg)).await?
+            }
+        };
+        if &actual != digest {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(RegistryError::DigestMismatch {
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        // The data was synced by every append; publishing is a rename.
+        self.publish(data, digest).await?;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        Ok(size)
+    }
+
+    async fn upload_cancel(&self, id: &str) -> Result<bool> {
+        if !valid_upload_id(id) {
+            return Ok(false);
+        }
+        self.take_hasher(id);
+        let dir = self.upload_dir(id);
+        Ok(not_found(tokio::fs::remove_dir_all(&dir).await)
+            .map_err(RegistryError::io(&dir))?
+            .is_some())
+    }
+
+    async fn upload_list(&self) -> Result<Vec<(String, UploadInfo)>> {
+        let dir = self.root.join("uploads");
+        let ids: Vec<String> = blocking(move || {
+            let rd = std::fs::read_dir(&dir).map_err(RegistryError::io(&dir))?;
+            Ok(rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| valid_upload_id(n))
+                .collect())
+        })
+        .await?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(info) = self.upload_info(&id).await? {
+                out.push((id, info));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn meta_get(&self, key: &str) -> Result<Option<Bytes>> {
+        let p = self.meta_path(key);
+        Ok(not_found(tokio::fs::read(&p).await)
+            .map_err(RegistryError::io(&p))?
+            .map(Bytes::from))
+    }
+
+    async fn meta_put(&self, key: &str, value: Bytes) -> Result<()> {
+        let p = self.meta_path(key);
+        blocking(move || {
+            let dir = p.parent().unwrap_or(Path::new("/"));
+            std::fs::create_dir_all(dir).map_err(RegistryError::io(dir))?;
+            let tmp = dir.join(format!(".tmp-{}", new_upload_id()));
+            let write = || -> io::Result<()> {
+                use std::io::Write;
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(&value)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &p)
+            };
+            if let Err(e) = write() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(RegistryError::io(&p)(e));
+            }
+            sync_dir(dir)
+        })
+        .await
+    }
+
+    async fn meta_delete(&self, key: &str) -> Result<bool> {
+        let p = self.meta_path(key);
+        Ok(not_found(tokio::fs::remove_file(&p).await)
+            .map_err(RegistryError::io(&p))?
+            .is_some())
+    }
+
+    async fn meta_list(&self, prefix: &str) -> Result<Vec<MetaEntry>> {
+        let dir = self.meta_path(prefix);
+        let prefix = prefix.to_string();
+        blocking(move || {
+            let mut files = Vec::new();
+            walk(&dir, &prefix, &mut files).map_err(RegistryError::io(&dir))?;
+            Ok(files
+                .into_iter()
+                .map(|(key, m)| MetaEntry {
+                    key,
+                    modified: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                })
+                .collect())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passes_the_storage_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FsStorage::open(dir.path()).unwrap();
+        super::super::conformance::run(&s).await;
+        super::super::conformance::concurrent_pushes(std::sync::Arc::new(s)).await;
+    }
+
+    #[tokio::test]
+    async fn blobs_are_deduplicated_and_tmp_is_left_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FsStorage::open(dir.path()).unwrap();
+        let d = Digest::of(Algorithm::Sha256, b"abc");
+        let body = || -> ByteStream {
+            Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"abc"))]))
+        };
+        s.blob_put(&d, body()).await.unwrap();
+        s.blob_put(&d, body()).await.unwrap();
+        let p = dir.path().join("blobs/sha256").join(&d.hex()[..2]).join(d.hex());
+        assert_eq!(std::fs::read(p).unwrap(), b"abc");
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+}
