@@ -9,6 +9,7 @@ fn main() {
     let args: Vec<OsString> = std::env::args_os().collect();
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("daemon") => daemon::main(&args[2..]),
+        Some("registry") => berth_registry::main(&args[2..]),
         _ => berth_cli::run(args),
     };
     std::process::exit(code);
