@@ -24,6 +24,7 @@ mod rmi;
 mod run;
 mod save;
 mod start;
+mod stats;
 mod stop;
 mod tag;
 mod top;
@@ -68,6 +69,7 @@ enum Cmd {
     Attach,
     Start,
     Top,
+    Stats,
     Port,
     ContainerPrune,
     Update,
@@ -115,6 +117,7 @@ const TOP: &[Entry] = &[
     e(&["wait"], Cmd::Wait, wait::spec("wait")),
     e(&["save"], Cmd::Save, save::spec("save")),
     e(&["tag"], Cmd::Tag, tag::spec("tag")),
+    e(&["stats"], Cmd::Stats, stats::spec("stats")),
     e(&["top"], Cmd::Top, top::spec("top")),
     e(&["version"], Cmd::Version, version::SPEC),
 ];
@@ -317,6 +320,7 @@ async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
         Cmd::Attach => attach::run(ctx, p).await,
         Cmd::Start => start::run(ctx, p).await,
         Cmd::Top => top::run(ctx, p).await,
+        Cmd::Stats => stats::run(ctx, p).await,
         Cmd::Port => port::run(ctx, p).await,
         Cmd::ContainerPrune => container_prune::run(ctx, p).await,
         Cmd::Update => update::run(ctx, p).await,
