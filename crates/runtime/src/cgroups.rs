@@ -1,0 +1,621 @@
+//! cgroup helpers for `docker stats/update/top/pause` and OOM detection, on cgroup v1
+//! (legacy or hybrid) and v2 (unified). Usable from any process: plain file I/O.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::spec::Resources;
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// USER_HZ: /proc/stat and cpuacct.stat count in 1/100 s.
+const NS_PER_TICK: u64 = 10_000_000;
+
+/// One `docker stats` sample of a container's cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// 1 or 2.
+    pub cgroup_version: u8,
+    /// Total CPU time of the container (ns).
+    pub cpu_total_ns: u64,
+    /// Per-CPU time (ns); empty on cgroup v2, which has no per-CPU accounting.
+    pub cpu_percpu_ns: Vec<u64>,
+    pub cpu_user_ns: u64,
+    pub cpu_kernel_ns: u64,
+    /// Host CPU time across all CPUs (ns), docker's `system_cpu_usage`.
+    pub system_usage_ns: u64,
+    pub online_cpus: u32,
+    pub throttling_periods: u64,
+    pub throttled_periods: u64,
+    pub throttled_time_ns: u64,
+    /// Memory in use (bytes) including page cache.
+    pub memory_usage: u64,
+    /// The limit, or the host's memory when unlimited (as docker shows).
+    pub memory_limit: u64,
+    /// Peak usage (v1 `max_usage_in_bytes`, v2 `memory.peak`); 0 when unknown.
+    pub memory_max_usage: u64,
+    /// Inactive page cache docker subtracts from usage (`total_inactive_file` on v1,
+    /// `inactive_file` on v2).
+    pub memory_cache: u64,
+    /// The raw `memory.stat`.
+    pub memory_stats: BTreeMap<String, u64>,
+    pub pids_current: u64,
+    /// 0 = unlimited.
+    pub pids_limit: u64,
+    pub blkio_read_bytes: u64,
+    pub blkio_write_bytes: u64,
+    pub blkio_entries: Vec<BlkioEntry>,
+}
+
+/// One line of docker's `io_service_bytes_recursive`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlkioEntry {
+    pub major: u64,
+    pub minor: u64,
+    /// "read" or "write" (v2), "Read"/"Write"/"Sync"/"Async"/"Discard"/"Total" (v1).
+    pub op: String,
+    pub value: u64,
+}
+
+/// Where the hierarchies are mounted.
+#[derive(Debug, Clone)]
+pub(crate) enum Layout {
+    /// One directory per controller (e.g. `memory` → `/sys/fs/cgroup/memory`).
+    V1(BTreeMap<String, PathBuf>),
+    /// The unified hierarchy's root.
+    V2(PathBuf),
+}
+
+/// Whether the host runs the unified (v2-only) hierarchy.
+pub(crate) fn is_unified() -> bool {
+    Path::new(CGROUP_ROOT).join("cgroup.controllers").exists()
+}
+
+impl Layout {
+    pub(crate) fn detect() -> Result<Layout> {
+        if is_unified() {
+            return Ok(Layout::V2(PathBuf::from(CGROUP_ROOT)));
+        }
+        let info = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
+        Ok(Layout::V1(v1_mounts(&info)))
+    }
+
+    fn dir(&self, controller: &str, cgroup: &str) -> Result<PathBuf> {
+        let rel = cgroup.trim_start_matches('/');
+        match self {
+            Layout::V2(root) => Ok(root.join(rel)),
+            Layout::V1(map) => map
+                .get(controller)
+                .map(|m| m.join(rel))
+                .ok_or_else(|| Error::Cgroup {
+                    path: cgroup.to_string(),
+                    message: format!("the {controller} controller is not mounted"),
+                }),
+        }
+    }
+}
+
+/// Controller → mount point of every cgroup v1 mount in a mountinfo text.
+fn v1_mounts(mountinfo: &str) -> BTreeMap<String, PathBuf> {
+    let mut map = BTreeMap::new();
+    for line in mountinfo.lines() {
+        // "<id> <parent> <maj:min> <root> <mount point> <opts> [optional…] - <fstype> <src> <super opts>"
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut r = right.split_whitespace();
+        if r.next() != Some("cgroup") {
+            continue;
+        }
+        let super_opts = r.nth(1).unwrap_or("");
+        let Some(mount_point) = left.split_whitespace().nth(4) else {
+            continue;
+        };
+        for opt in super_opts.split(',') {
+            let name = opt.strip_prefix("name=").unwrap_or(opt);
+            if matches!(
+                name,
+                "cpu" | "cpuacct" | "cpuset" | "memory" | "devices" | "freezer" | "blkio"
+                    | "pids" | "net_cls" | "net_prio" | "perf_event" | "hugetlb" | "systemd"
+                    | "rdma" | "misc"
+            ) {
+                map.entry(name.to_string())
+                    .or_insert_with(|| PathBuf::from(mount_point));
+            }
+        }
+    }
+    map
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))
+}
+
+fn read_opt(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    read_opt(path).and_then(|s| s.trim().parse().ok())
+}
+
+fn write(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value)
+        .map_err(|e| Error::io(format!("writing {value:?} to {}", path.display()), e))
+}
+
+/// "key value" lines.
+fn flat_keyed(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let k = it.next()?;
+            let v = it.next()?.parse().ok()?;
+            Some((k.to_string(), v))
+        })
+        .collect()
+}
+
+/// Host memory from /proc/meminfo in bytes.
+fn host_memory() -> u64 {
+    read_opt(Path::new("/proc/meminfo"))
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// The host's total CPU time and online CPUs from /proc/stat.
+fn host_cpu() -> (u64, u32) {
+    let text = read_opt(Path::new("/proc/stat")).unwrap_or_default();
+    let mut total = 0;
+    let mut cpus = 0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("cpu ") {
+            // user nice system idle iowait irq softirq steal (guest time is in user).
+            total = rest
+                .split_whitespace()
+                .take(8)
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum::<u64>()
+                * NS_PER_TICK;
+        } else if line.starts_with("cpu") {
+            cpus += 1;
+        }
+    }
+    (total, cpus)
+}
+
+/// A resource usage sample of the cgroup at `cgroups_path` (the spec's `cgroupsPath`).
+pub fn stats(cgroups_path: &str) -> Result<Stats> {
+    stats_in(&Layout::detect()?, cgroups_path)
+}
+
+pub(crate) fn stats_in(layout: &Layout, cgroups_path: &str) -> Result<Stats> {
+    let mut s = Stats::default();
+    let (system, cpus) = host_cpu();
+    s.system_usage_ns = system;
+    s.online_cpus = cpus;
+    let host_mem = host_memory();
+    match layout {
+        Layout::V1(_) => {
+            s.cgroup_version = 1;
+            let acct = layout.dir("cpuacct", cgroups_path)?;
+            s.cpu_total_ns = read_u64(&acct.join("cpuacct.usage")).ok_or_else(|| Error::Cgroup {
+                path: cgroups_path.to_string(),
+                message: format!("no cpuacct.usage in {}", acct.display()),
+            })?;
+            s.cpu_percpu_ns = read_opt(&acct.join("cpuacct.usage_percpu"))
+                .map(|t| t.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+                .unwrap_or_default();
+            let stat = flat_keyed(&read_opt(&acct.join("cpuacct.stat")).unwrap_or_default());
+            s.cpu_user_ns = stat.get("user").copied().unwrap_or(0) * NS_PER_TICK;
+            s.cpu_kernel_ns = stat.get("system").copied().unwrap_or(0) * NS_PER_TICK;
+            if let Ok(cpu) = layout.dir("cpu", cgroups_path) {
+                let t = flat_keyed(&read_opt(&cpu.join("cpu.stat")).unwrap_or_default());
+                s.throttling_periods = t.get("nr_periods").copied().unwrap_or(0);
+                s.throttled_periods = t.get("nr_throttled").copied().unwrap_or(0);
+                s.throttled_time_ns = t.get("throttled_time").copied().unwrap_or(0);
+            }
+            let mem = layout.dir("memory", cgroups_path)?;
+            s.memory_usage = read_u64(&mem.join("memory.usage_in_bytes")).unwrap_or(0);
+            s.memory_max_usage = read_u64(&mem.join("memory.max_usage_in_bytes")).unwrap_or(0);
+            let limit = read_u64(&mem.join("memory.limit_in_bytes")).unwrap_or(u64::MAX);
+            s.memory_limit = cap_limit(limit, host_mem);
+            s.memory_stats = flat_keyed(&read_opt(&mem.join("memory.stat")).unwrap_or_default());
+            s.memory_cache = s
+                .memory_stats
+                .get("total_inactive_file")
+                .or_else(|| s.memory_stats.get("cache"))
+                .copied()
+                .unwrap_or(0);
+            if let Ok(pids) = layout.dir("pids", cgroups_path) {
+                s.pids_current = read_u64(&pids.join("pids.current")).unwrap_or(0);
+                s.pids_limit = read_u64(&pids.join("pids.max")).unwrap_or(0);
+            }
+            if let Ok(blkio) = layout.dir("blkio", cgroups_path) {
+                let text = read_opt(&blkio.join("blkio.throttle.io_service_bytes_recursive"))
+                    .filter(|t| t.lines().count() > 1)
+                    .or_else(|| read_opt(&blkio.join("blkio.io_service_bytes_recursive")))
+                    .unwrap_or_default();
+                s.blkio_entries = parse_blkio_v1(&text);
+            }
+            for e in &s.blkio_entries {
+                match e.op.as_str() {
+                    "Read" => s.blkio_read_bytes += e.value,
+                    "Write" => s.blkio_write_bytes += e.value,
+                    _ => {}
+                }
+            }
+        }
+        Layout::V2(_) => {
+            s.cgroup_version = 2;
+            let dir = layout.dir("", cgroups_path)?;
+            let cpu = flat_keyed(&read(&dir.join("cpu.stat"))?);
+            s.cpu_total_ns = cpu.get("usage_usec").copied().unwrap_or(0) * 1000;
+            s.cpu_user_ns = cpu.get("user_usec").copied().unwrap_or(0) * 1000;
+            s.cpu_kernel_ns = cpu.get("system_usec").copied().unwrap_or(0) * 1000;
+            s.throttling_periods = cpu.get("nr_periods").copied().unwrap_or(0);
+            s.throttled_periods = cpu.get("nr_throttled").copied().unwrap_or(0);
+            s.throttled_time_ns = cpu.get("throttled_usec").copied().unwrap_or(0) * 1000;
+            s.memory_usage = read_u64(&dir.join("memory.current")).unwrap_or(0);
+            s.memory_max_usage = read_u64(&dir.join("memory.peak")).unwrap_or(0);
+            let limit = read_u64(&dir.join("memory.max")).unwrap_or(u64::MAX);
+            s.memory_limit = cap_limit(limit, host_mem);
+            s.memory_stats = flat_keyed(&read_opt(&dir.join("memory.stat")).unwrap_or_default());
+            s.memory_cache = s.memory_stats.get("inactive_file").copied().unwrap_or(0);
+            s.pids_current = read_u64(&dir.join("pids.current")).unwrap_or(0);
+            s.pids_limit = read_u64(&dir.join("pids.max")).unwrap_or(0);
+            s.blkio_entries = parse_io_stat(&read_opt(&dir.join("io.stat")).unwrap_or_default());
+            for e in &s.blkio_entries {
+                match e.op.as_str() {
+                    "read" => s.blkio_read_bytes += e.value,
+                    "write" => s.blkio_write_bytes += e.value,
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Unlimited (or above the host) shows as the host's memory, like docker.
+fn cap_limit(limit: u64, host: u64) -> u64 {
+    if host > 0 && limit > host {
+        host
+    } else {
+        limit
+    }
+}
+
+/// "8:0 Read 4096" lines; the trailing "Total N" line has no device and is skipped.
+fn parse_blkio_v1(text: &str) -> Vec<BlkioEntry> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (major, minor) = it.next()?.split_once(':')?;
+            Some(BlkioEntry {
+                major: major.parse().ok()?,
+                minor: minor.parse().ok()?,
+                op: it.next()?.to_string(),
+                value: it.next()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// "8:0 rbytes=1 wbytes=2 rios=3 wios=4 …" → read/write entries per device.
+fn parse_io_stat(text: &str) -> Vec<BlkioEntry> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let Some((major, minor)) = it.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else {
+            continue;
+        };
+        for kv in it {
+            let (op, key) = match kv.split_once('=') {
+                Some(("rbytes", v)) => ("read", v),
+                Some(("wbytes", v)) => ("write", v),
+                _ => continue,
+            };
+            if let Ok(value) = key.parse() {
+                out.push(BlkioEntry {
+                    major,
+                    minor,
+                    op: op.to_string(),
+                    value,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Applies the limits set in `r` to a running container's cgroup (`docker update`).
+pub fn update(cgroups_path: &str, r: &Resources) -> Result<()> {
+    update_in(&Layout::detect()?, cgroups_path, r)
+}
+
+pub(crate) fn update_in(layout: &Layout, cgroups_path: &str, r: &Resources) -> Result<()> {
+    let (quota, period) = r.cfs();
+    match layout {
+        Layout::V1(_) => {
+            if r.memory.is_some() || r.memory_swap.is_some() || r.memory_reservation.is_some()
+                || r.memory_swappiness.is_some() || r.oom_kill_disable.is_some()
+            {
+                let mem = layout.dir("memory", cgroups_path)?;
+                update_memory_v1(&mem, r)?;
+            }
+            if r.cpu_shares.is_some() || quota.is_some() || period.is_some() {
+                let cpu = layout.dir("cpu", cgroups_path)?;
+                if let Some(v) = r.cpu_shares.filter(|v| *v > 0) {
+                    write(&cpu.join("cpu.shares"), &v.to_string())?;
+                }
+                if let Some(v) = period.filter(|v| *v > 0) {
+                    write(&cpu.join("cpu.cfs_period_us"), &v.to_string())?;
+                }
+                if let Some(v) = quota {
+                    let v = if v > 0 { v } else { -1 };
+                    write(&cpu.join("cpu.cfs_quota_us"), &v.to_string())?;
+                }
+            }
+            if r.cpuset_cpus.is_some() || r.cpuset_mems.is_some() {
+                let cpuset = layout.dir("cpuset", cgroups_path)?;
+                if let Some(v) = r.cpuset_cpus.as_deref().filter(|v| !v.is_empty()) {
+                    write(&cpuset.join("cpuset.cpus"), v)?;
+                }
+                if let Some(v) = r.cpuset_mems.as_deref().filter(|v| !v.is_empty()) {
+                    write(&cpuset.join("cpuset.mems"), v)?;
+                }
+            }
+            if let Some(v) = r.pids_limit {
+                let pids = layout.dir("pids", cgroups_path)?;
+                write(&pids.join("pids.max"), &pids_max(v))?;
+            }
+            if let Some(v) = r.blkio_weight.filter(|v| *v > 0) {
+                let blkio = layout.dir("blkio", cgroups_path)?;
+                let file = ["blkio.weight", "blkio.bfq.weight"]
+                    .iter()
+                    .map(|f| blkio.join(f))
+                    .find(|p| p.exists())
+                    .unwrap_or_else(|| blkio.join("blkio.weight"));
+                write(&file, &v.to_string())?;
+            }
+        }
+        Layout::V2(_) => {
+            let dir = layout.dir("", cgroups_path)?;
+            if let Some(v) = r.memory_reservation.filter(|v| *v > 0) {
+                write(&dir.join("memory.low"), &v.to_string())?;
+            }
+            update_memory_v2(&dir, r)?;
+            if let Some(v) = r.cpu_shares.filter(|v| *v > 0) {
+                write(&dir.join("cpu.weight"), &shares_to_weight(v).to_string())?;
+            }
+            if quota.is_some() || period.is_some() {
+                let current = read_opt(&dir.join("cpu.max")).unwrap_or_default();
+                let mut parts = current.split_whitespace();
+                let cur_quota = parts.next().unwrap_or("max").to_string();
+                let cur_period = parts.next().unwrap_or("100000").to_string();
+                let q = match quota {
+                    Some(v) if v > 0 => v.to_string(),
+                    Some(_) => "max".to_string(),
+                    None => cur_quota,
+                };
+                let p = period
+                    .filter(|v| *v > 0)
+                    .map(|v| v.to_string())
+                    .unwrap_or(cur_period);
+                write(&dir.join("cpu.max"), &format!("{q} {p}"))?;
+            }
+            if let Some(v) = r.cpuset_cpus.as_deref().filter(|v| !v.is_empty()) {
+                write(&dir.join("cpuset.cpus"), v)?;
+            }
+            if let Some(v) = r.cpuset_mems.as_deref().filter(|v| !v.is_empty()) {
+                write(&dir.join("cpuset.mems"), v)?;
+            }
+            if let Some(v) = r.pids_limit {
+                write(&dir.join("pids.max"), &pids_max(v))?;
+            }
+            if let Some(v) = r.blkio_weight.filter(|v| *v > 0) {
+                // blkio 10–1000 → io 1–10000, runc's conversion.
+                let weight = 1 + (v - 10) * 9999 / 990;
+                write(&dir.join("io.weight"), &format!("default {weight}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn pids_max(v: i64) -> String {
+    if v > 0 {
+        v.to_string()
+    } else {
+        "max".to_string()
+    }
+}
+
+/// cgroup v1 `cpu.shares` (2–262144) → v2 `cpu.weight` (1–10000), runc's formula.
+fn shares_to_weight(shares: i64) -> i64 {
+    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+}
+
+fn update_memory_v1(mem: &Path, r: &Resources) -> Result<()> {
+    if let Some(v) = r.memory_reservation.filter(|v| *v > 0) {
+        write(&mem.join("memory.soft_limit_in_bytes"), &v.to_string())?;
+    }
+    let limit = r.memory.filter(|v| *v != 0).map(|v| v.to_string());
+    let memsw_file = mem.join("memory.memsw.limit_in_bytes");
+    let swap = r
+        .memory_swap
+        .filter(|v| *v != 0 && memsw_file.exists())
+        .map(|v| v.to_string());
+    match (limit, swap) {
+        (Some(l), Some(s)) => {
+            // memory ≤ memsw at all times: raising needs memsw first, lowering memory first.
+            if write(&mem.join("memory.limit_in_bytes"), &l).is_err() {
+                write(&memsw_file, &s)?;
+                write(&mem.join("memory.limit_in_bytes"), &l)?;
+            } else {
+                write(&memsw_file, &s)?;
+            }
+        }
+        (Some(l), None) => write(&mem.join("memory.limit_in_bytes"), &l)?,
+        (None, Some(s)) => write(&memsw_file, &s)?,
+        (None, None) => {}
+    }
+    if let Some(v) = r.memory_swappiness.filter(|v| (0..=100).contains(v)) {
+        write(&mem.join("memory.swappiness"), &v.to_string())?;
+    }
+    if let Some(v) = r.oom_kill_disable {
+        write(&mem.join("memory.oom_control"), if v { "1" } else { "0" })?;
+    }
+    Ok(())
+}
+
+fn update_memory_v2(dir: &Path, r: &Resources) -> Result<()> {
+    if let Some(v) = r.memory.filter(|v| *v != 0) {
+        let max = if v > 0 { v.to_string() } else { "max".to_string() };
+        write(&dir.join("memory.max"), &max)?;
+    }
+    if let Some(swap) = r.memory_swap.filter(|v| *v != 0) {
+        // v2 limits swap alone; docker's memory-swap is memory + swap.
+        let value = if swap < 0 {
+            "max".to_string()
+        } else {
+            let memory = r.memory.filter(|m| *m > 0).or_else(|| {
+                read_opt(&dir.join("memory.max")).and_then(|t| t.trim().parse().ok())
+            });
+            match memory {
+                Some(m) if swap >= m => (swap - m).to_string(),
+                Some(m) => {
+                    return Err(Error::Cgroup {
+                        path: dir.display().to_string(),
+                        message: format!(
+                            "memory-swap {swap} must be at least the memory limit {m}"
+                        ),
+                    })
+                }
+                None => swap.to_string(),
+            }
+        };
+        write(&dir.join("memory.swap.max"), &value)?;
+    }
+    Ok(())
+}
+
+/// Pids of every process in the cgroup and its descendants (`docker top`).
+pub fn pids(cgroups_path: &str) -> Result<Vec<i32>> {
+    pids_in(&Layout::detect()?, cgroups_path)
+}
+
+pub(crate) fn pids_in(layout: &Layout, cgroups_path: &str) -> Result<Vec<i32>> {
+    let dir = match layout {
+        Layout::V2(_) => layout.dir("", cgroups_path)?,
+        Layout::V1(_) => ["pids", "memory", "freezer", "cpu", "systemd"]
+            .iter()
+            .find_map(|c| layout.dir(c, cgroups_path).ok().filter(|d| d.exists()))
+            .ok_or_else(|| Error::Cgroup {
+                path: cgroups_path.to_string(),
+                message: "no cgroup v1 hierarchy has this cgroup".to_string(),
+            })?,
+    };
+    let mut out = Vec::new();
+    collect_pids(&dir, &mut out)?;
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+    let procs = read(&dir.join("cgroup.procs"))?;
+    out.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_pids(&entry.path(), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the kernel's OOM killer killed a process of the cgroup.
+pub fn oom_killed(cgroups_path: &str) -> bool {
+    Layout::detect()
+        .map(|l| oom_killed_in(&l, cgroups_path))
+        .unwrap_or(false)
+}
+
+pub(crate) fn oom_killed_in(layout: &Layout, cgroups_path: &str) -> bool {
+    let file = match layout {
+        Layout::V1(_) => layout
+            .dir("memory", cgroups_path)
+            .map(|d| d.join("memory.oom_control")),
+        Layout::V2(_) => layout
+            .dir("", cgroups_path)
+            .map(|d| d.join("memory.events")),
+    };
+    file.ok()
+        .and_then(|f| read_opt(&f))
+        .map(|t| flat_keyed(&t).get("oom_kill").copied().unwrap_or(0) > 0)
+        .unwrap_or(false)
+}
+
+/// Freezes (`true`) or thaws the cgroup and waits until the kernel reports it done.
+pub fn freeze(cgroups_path: &str, frozen: bool) -> Result<()> {
+    freeze_in(&Layout::detect()?, cgroups_path, frozen)
+}
+
+pub(crate) fn freeze_in(layout: &Layout, cgroups_path: &str, frozen: bool) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    match layout {
+        Layout::V1(_) => {
+            let dir = layout.dir("freezer", cgroups_path)?;
+            let want = if frozen { "FROZEN" } else { "THAWED" };
+            loop {
+                write(&dir.join("freezer.state"), want)?;
+                let state = read(&dir.join("freezer.state"))?;
+                if state.trim() == want {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::Cgroup {
+                        path: cgroups_path.to_string(),
+                        message: format!("freezer still {} after 5s", state.trim()),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Layout::V2(_) => {
+            let dir = layout.dir("", cgroups_path)?;
+            write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+            loop {
+                let events = flat_keyed(&read(&dir.join("cgroup.events"))?);
+                if events.get("frozen").copied().unwrap_or(0) == u64::from(frozen) {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::Cgroup {
+                        path: cgroups_path.to_string(),
+                        message: format!(
+                            "cgroup.events does not show frozen {} after 5s",
+                            u8::from(frozen)
+                        ),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
