@@ -32,6 +32,7 @@ const SPAWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// A handle on one container's shim socket. Each request opens its own connection.
 #[derive(Debug, Clone)]
 pub struct ShimClient {
+    state_dir: PathBuf,
     socket: PathBuf,
 }
 
@@ -39,6 +40,7 @@ impl ShimClient {
     /// Checks that a shim answers on `<state_dir>/shim.sock`.
     pub fn connect(state_dir: &Path) -> Result<Self> {
         let client = ShimClient {
+            state_dir: state_dir.to_owned(),
             socket: state_dir.join(SOCKET),
         };
         client.dial()?;
@@ -55,9 +57,14 @@ impl ShimClient {
             .map(drop)
     }
 
-    /// Blocks until the init has exited and its output is drained.
+    /// Blocks until the init has exited and its output is drained. A shim that is
+    /// already gone (it exits right after answering its last clients) left `exit.json`.
     pub fn wait(&self) -> Result<ExitStatus> {
-        body(self.call(&Request::Wait, None)?)
+        match self.call(&Request::Wait, None) {
+            Ok(answer) => body(answer),
+            Err(e @ Error::Path { .. }) => read_exit(&self.state_dir).ok_or(e),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn pause(&self) -> Result<()> {

@@ -8,9 +8,61 @@
 mod args;
 mod client;
 mod error;
+mod monitor;
+pub mod netdev;
 pub mod protocol;
+mod sys;
+
+use std::ffi::OsString;
+use std::os::fd::BorrowedFd;
 
 pub use args::ShimArgs;
 pub use client::{read_exit, spawn, ShimClient, EXIT_FILE, INIT_PID_FILE, SHIM_PID_FILE, SOCKET};
 pub use error::{Error, Result};
 pub use protocol::{ExecRequest, ExitStatus, Request};
+
+/// `berth shim …` (the arguments after `shim`). Returns the process exit code: 0 in the
+/// launcher once the monitor is forked off, and in the monitor when it is done.
+///
+/// Must be called before the process starts any thread: it forks, and the monitor forks
+/// again for every container process.
+pub fn main(args: &[OsString]) -> i32 {
+    let args = match ShimArgs::parse(args) {
+        Ok(a) => a,
+        Err(e) => return report_error(&e),
+    };
+    // SAFETY: the process is single-threaded here (see above), so the child is a
+    // complete copy and may go on running Rust code.
+    match unsafe { libc::fork() } {
+        -1 => return report_error(&Error::sys("fork", std::io::Error::last_os_error())),
+        0 => {}
+        // The launcher: the daemon reaps it at once; the monitor lives on.
+        _ => return 0,
+    }
+    // A session of its own: no signals from the daemon's terminal or process group.
+    // SAFETY: no arguments; cannot fail in a freshly forked child (not a group leader).
+    unsafe { libc::setsid() };
+    let monitor = match monitor::Monitor::setup(&args) {
+        Ok(m) => m,
+        Err(e) => return report_error(&e),
+    };
+    report(&serde_json::json!({ "pid": monitor.init_pid() }));
+    // Nothing may keep the daemon's pipe open, and nobody reads our output any more.
+    let _ = sys::stdio_to_null();
+    monitor.run();
+    0
+}
+
+fn report_error(e: &Error) -> i32 {
+    report(&serde_json::json!({ "error": e.to_string() }));
+    1
+}
+
+/// One line on stdout, written with one write(2) so the daemon reads it whole.
+fn report(v: &serde_json::Value) {
+    let mut line = v.to_string().into_bytes();
+    line.push(b'\n');
+    // SAFETY: fd 1 is open for the whole life of the process (stdio).
+    let stdout = unsafe { BorrowedFd::borrow_raw(1) };
+    let _ = sys::write(stdout, &line);
+}
