@@ -10,6 +10,7 @@ fn main() {
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("daemon") => daemon::main(&args[2..]),
         Some("registry") => berth_registry::main(&args[2..]),
+        Some("shim") => berth_shim::main(&args[2..]),
         _ => berth_cli::run(args),
     };
     std::process::exit(code);
