@@ -97,7 +97,8 @@ fn with_exec_texts(err: Error, args0: Option<&str>) -> Error {
 impl Runtime for Builtin {
     fn create(&self, id: &str, bundle: &Path, io: InitIo) -> Result<i32> {
         let config = bundle.join("config.json");
-        let spec = Spec::load(&config).map_err(|e| Error::Spec(format!("{}: {e}", config.display())))?;
+        let spec =
+            Spec::load(&config).map_err(|e| Error::Spec(format!("{}: {e}", config.display())))?;
         let init = spec
             .annotations()
             .as_ref()
@@ -167,7 +168,12 @@ impl Runtime for Builtin {
             .with_process(Some(file.0.clone()))
             .with_detach(true)
             .build()
-            .map_err(|e| with_exec_texts(runtime_error(id, "exec", e), spec.args.first().map(|s| s.as_str())))?;
+            .map_err(|e| {
+                with_exec_texts(
+                    runtime_error(id, "exec", e),
+                    spec.args.first().map(|s| s.as_str()),
+                )
+            })?;
         Ok(pid.as_raw())
     }
 
@@ -196,7 +202,8 @@ impl Drop for TempFile {
 pub(crate) fn tempfile_in(dir: &Path, id: &str) -> Result<TempFile> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     Ok(TempFile(dir.join(format!(
         ".{id}-exec-{}-{n}.json",
@@ -228,13 +235,19 @@ impl Executor for BerthExecutor {
             reaper::run(&cargs);
         }
         let err = nix::unistd::execvp(&cargs[0], &cargs).unwrap_err();
-        Err(ExecutorError::Other(format!("exec: {:?}: {}", args[0], err.desc())))
+        Err(ExecutorError::Other(format!(
+            "exec: {:?}: {}",
+            args[0],
+            err.desc()
+        )))
     }
 
     fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
         let args = process_args(spec)
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| ExecutorValidationError::ArgValidationError("no command specified".into()))?;
+            .ok_or_else(|| {
+                ExecutorValidationError::ArgValidationError("no command specified".into())
+            })?;
         let env = spec
             .process()
             .as_ref()

@@ -88,13 +88,14 @@ impl Layout {
         let rel = cgroup.trim_start_matches('/');
         match self {
             Layout::V2(root) => Ok(root.join(rel)),
-            Layout::V1(map) => map
-                .get(controller)
-                .map(|m| m.join(rel))
-                .ok_or_else(|| Error::Cgroup {
-                    path: cgroup.to_string(),
-                    message: format!("the {controller} controller is not mounted"),
-                }),
+            Layout::V1(map) => {
+                map.get(controller)
+                    .map(|m| m.join(rel))
+                    .ok_or_else(|| Error::Cgroup {
+                        path: cgroup.to_string(),
+                        message: format!("the {controller} controller is not mounted"),
+                    })
+            }
         }
     }
 }
@@ -119,9 +120,21 @@ fn v1_mounts(mountinfo: &str) -> BTreeMap<String, PathBuf> {
             let name = opt.strip_prefix("name=").unwrap_or(opt);
             if matches!(
                 name,
-                "cpu" | "cpuacct" | "cpuset" | "memory" | "devices" | "freezer" | "blkio"
-                    | "pids" | "net_cls" | "net_prio" | "perf_event" | "hugetlb" | "systemd"
-                    | "rdma" | "misc"
+                "cpu"
+                    | "cpuacct"
+                    | "cpuset"
+                    | "memory"
+                    | "devices"
+                    | "freezer"
+                    | "blkio"
+                    | "pids"
+                    | "net_cls"
+                    | "net_prio"
+                    | "perf_event"
+                    | "hugetlb"
+                    | "systemd"
+                    | "rdma"
+                    | "misc"
             ) {
                 map.entry(name.to_string())
                     .or_insert_with(|| PathBuf::from(mount_point));
@@ -208,12 +221,17 @@ pub(crate) fn stats_in(layout: &Layout, cgroups_path: &str) -> Result<Stats> {
         Layout::V1(_) => {
             s.cgroup_version = 1;
             let acct = layout.dir("cpuacct", cgroups_path)?;
-            s.cpu_total_ns = read_u64(&acct.join("cpuacct.usage")).ok_or_else(|| Error::Cgroup {
-                path: cgroups_path.to_string(),
-                message: format!("no cpuacct.usage in {}", acct.display()),
-            })?;
+            s.cpu_total_ns =
+                read_u64(&acct.join("cpuacct.usage")).ok_or_else(|| Error::Cgroup {
+                    path: cgroups_path.to_string(),
+                    message: format!("no cpuacct.usage in {}", acct.display()),
+                })?;
             s.cpu_percpu_ns = read_opt(&acct.join("cpuacct.usage_percpu"))
-                .map(|t| t.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+                .map(|t| {
+                    t.split_whitespace()
+                        .filter_map(|v| v.parse().ok())
+                        .collect()
+                })
                 .unwrap_or_default();
             let stat = flat_keyed(&read_opt(&acct.join("cpuacct.stat")).unwrap_or_default());
             s.cpu_user_ns = stat.get("user").copied().unwrap_or(0) * NS_PER_TICK;
@@ -350,8 +368,11 @@ pub(crate) fn update_in(layout: &Layout, cgroups_path: &str, r: &Resources) -> R
     let (quota, period) = r.cfs();
     match layout {
         Layout::V1(_) => {
-            if r.memory.is_some() || r.memory_swap.is_some() || r.memory_reservation.is_some()
-                || r.memory_swappiness.is_some() || r.oom_kill_disable.is_some()
+            if r.memory.is_some()
+                || r.memory_swap.is_some()
+                || r.memory_reservation.is_some()
+                || r.memory_swappiness.is_some()
+                || r.oom_kill_disable.is_some()
             {
                 let mem = layout.dir("memory", cgroups_path)?;
                 update_memory_v1(&mem, r)?;
@@ -484,7 +505,11 @@ fn update_memory_v1(mem: &Path, r: &Resources) -> Result<()> {
 
 fn update_memory_v2(dir: &Path, r: &Resources) -> Result<()> {
     if let Some(v) = r.memory.filter(|v| *v != 0) {
-        let max = if v > 0 { v.to_string() } else { "max".to_string() };
+        let max = if v > 0 {
+            v.to_string()
+        } else {
+            "max".to_string()
+        };
         write(&dir.join("memory.max"), &max)?;
     }
     if let Some(swap) = r.memory_swap.filter(|v| *v != 0) {
@@ -492,9 +517,10 @@ fn update_memory_v2(dir: &Path, r: &Resources) -> Result<()> {
         let value = if swap < 0 {
             "max".to_string()
         } else {
-            let memory = r.memory.filter(|m| *m > 0).or_else(|| {
-                read_opt(&dir.join("memory.max")).and_then(|t| t.trim().parse().ok())
-            });
+            let memory = r
+                .memory
+                .filter(|m| *m > 0)
+                .or_else(|| read_opt(&dir.join("memory.max")).and_then(|t| t.trim().parse().ok()));
             match memory {
                 Some(m) if swap >= m => (swap - m).to_string(),
                 Some(m) => {
@@ -617,5 +643,326 @@ pub(crate) fn freeze_in(layout: &Layout, cgroups_path: &str, frozen: bool) -> Re
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn put(dir: &Path, name: &str, text: &str) {
+        fs::create_dir_all(dir).unwrap();
+        fs::write(dir.join(name), text).unwrap();
+    }
+
+    fn get(dir: &Path, name: &str) -> String {
+        fs::read_to_string(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn mountinfo_v1_controllers() {
+        let info = "\
+30 23 0:26 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw
+35 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw shared:15 - cgroup cgroup rw,cpu,cpuacct
+36 30 0:32 / /sys/fs/cgroup/memory rw shared:16 - cgroup cgroup rw,memory
+37 30 0:33 / /sys/fs/cgroup/systemd rw shared:17 - cgroup cgroup rw,xattr,name=systemd
+";
+        let m = v1_mounts(info);
+        assert_eq!(m["cpu"], PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(m["cpuacct"], PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(m["memory"], PathBuf::from("/sys/fs/cgroup/memory"));
+        assert_eq!(m["systemd"], PathBuf::from("/sys/fs/cgroup/systemd"));
+        assert!(!m.contains_key("pids"));
+        let layout = Layout::V1(m);
+        assert!(layout.dir("pids", "/berth/x").is_err());
+        assert_eq!(
+            layout.dir("memory", "/berth/x").unwrap(),
+            PathBuf::from("/sys/fs/cgroup/memory/berth/x")
+        );
+    }
+
+    fn v1_layout(root: &Path) -> Layout {
+        let map = [
+            "cpu", "cpuacct", "memory", "pids", "blkio", "cpuset", "freezer",
+        ]
+        .iter()
+        .map(|c| (c.to_string(), root.join(c)))
+        .collect();
+        Layout::V1(map)
+    }
+
+    #[test]
+    fn v1_stats_from_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = v1_layout(tmp.path());
+        let acct = tmp.path().join("cpuacct/c");
+        put(&acct, "cpuacct.usage", "3000\n");
+        put(&acct, "cpuacct.usage_percpu", "1000 2000 \n");
+        put(&acct, "cpuacct.stat", "user 2\nsystem 1\n");
+        put(
+            &tmp.path().join("cpu/c"),
+            "cpu.stat",
+            "nr_periods 5\nnr_throttled 2\nthrottled_time 77\n",
+        );
+        let mem = tmp.path().join("memory/c");
+        put(&mem, "memory.usage_in_bytes", "8192\n");
+        put(&mem, "memory.max_usage_in_bytes", "9000\n");
+        put(&mem, "memory.limit_in_bytes", "1048576\n");
+        put(
+            &mem,
+            "memory.stat",
+            "cache 100\ntotal_inactive_file 40\nrss 7\n",
+        );
+        put(
+            &mem,
+            "memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        );
+        let pids = tmp.path().join("pids/c");
+        put(&pids, "pids.current", "3\n");
+        put(&pids, "pids.max", "max\n");
+        put(
+            &tmp.path().join("blkio/c"),
+            "blkio.throttle.io_service_bytes_recursive",
+            "8:0 Read 4096\n8:0 Write 512\n8:0 Total 4608\nTotal 4608\n",
+        );
+        let s = stats_in(&l, "/c").unwrap();
+        assert_eq!(s.cgroup_version, 1);
+        assert_eq!(s.cpu_total_ns, 3000);
+        assert_eq!(s.cpu_percpu_ns, vec![1000, 2000]);
+        assert_eq!(s.cpu_user_ns, 20_000_000);
+        assert_eq!(s.cpu_kernel_ns, 10_000_000);
+        assert_eq!(
+            (
+                s.throttling_periods,
+                s.throttled_periods,
+                s.throttled_time_ns
+            ),
+            (5, 2, 77)
+        );
+        assert_eq!(s.memory_usage, 8192);
+        assert_eq!(s.memory_max_usage, 9000);
+        assert_eq!(s.memory_limit, 1048576);
+        assert_eq!(s.memory_cache, 40);
+        assert_eq!(s.memory_stats["rss"], 7);
+        assert_eq!((s.pids_current, s.pids_limit), (3, 0));
+        assert_eq!((s.blkio_read_bytes, s.blkio_write_bytes), (4096, 512));
+        assert_eq!(s.blkio_entries.len(), 3);
+        assert!(s.system_usage_ns > 0 && s.online_cpus > 0);
+        assert!(oom_killed_in(&l, "/c"));
+        assert!(!oom_killed_in(&l, "/other"));
+        // Unlimited shows the host's memory.
+        put(&mem, "memory.limit_in_bytes", "9223372036854771712\n");
+        let s = stats_in(&l, "/c").unwrap();
+        assert_eq!(s.memory_limit, host_memory());
+    }
+
+    #[test]
+    fn v2_stats_from_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = Layout::V2(tmp.path().to_path_buf());
+        let d = tmp.path().join("berth/c");
+        put(&d, "cpu.stat", "usage_usec 7\nuser_usec 4\nsystem_usec 3\nnr_periods 1\nnr_throttled 0\nthrottled_usec 0\n");
+        put(&d, "memory.current", "4096\n");
+        put(&d, "memory.max", "max\n");
+        put(&d, "memory.stat", "anon 10\nfile 20\ninactive_file 15\n");
+        put(
+            &d,
+            "memory.events",
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n",
+        );
+        put(&d, "pids.current", "2\n");
+        put(&d, "pids.max", "50\n");
+        put(
+            &d,
+            "io.stat",
+            "8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n8:16 rbytes=1 wbytes=0\n",
+        );
+        let s = stats_in(&l, "/berth/c").unwrap();
+        assert_eq!(s.cgroup_version, 2);
+        assert_eq!(
+            (s.cpu_total_ns, s.cpu_user_ns, s.cpu_kernel_ns),
+            (7000, 4000, 3000)
+        );
+        assert!(s.cpu_percpu_ns.is_empty());
+        assert_eq!(s.memory_usage, 4096);
+        assert_eq!(s.memory_limit, host_memory());
+        assert_eq!(s.memory_cache, 15);
+        assert_eq!((s.pids_current, s.pids_limit), (2, 50));
+        assert_eq!((s.blkio_read_bytes, s.blkio_write_bytes), (101, 200));
+        assert!(!oom_killed_in(&l, "/berth/c"));
+        put(&d, "memory.events", "oom 1\noom_kill 2\n");
+        assert!(oom_killed_in(&l, "/berth/c"));
+        // Errors name the missing file.
+        let err = stats_in(&l, "/berth/missing").unwrap_err().to_string();
+        assert!(err.contains("berth/missing/cpu.stat"), "{err}");
+    }
+
+    #[test]
+    fn v2_update_writes_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = Layout::V2(tmp.path().to_path_buf());
+        let d = tmp.path().join("c");
+        put(&d, "cpu.max", "max 100000\n");
+        put(&d, "memory.max", "max\n");
+        let r = Resources {
+            memory: Some(100 << 20),
+            memory_swap: Some(150 << 20),
+            memory_reservation: Some(50 << 20),
+            cpu_shares: Some(1024),
+            nano_cpus: Some(500_000_000),
+            cpuset_cpus: Some("0-1".into()),
+            pids_limit: Some(-1),
+            blkio_weight: Some(500),
+            ..Default::default()
+        };
+        update_in(&l, "c", &r).unwrap();
+        assert_eq!(get(&d, "memory.max"), (100u64 << 20).to_string());
+        assert_eq!(get(&d, "memory.swap.max"), (50u64 << 20).to_string());
+        assert_eq!(get(&d, "memory.low"), (50u64 << 20).to_string());
+        assert_eq!(get(&d, "cpu.weight"), "39");
+        assert_eq!(get(&d, "cpu.max"), "50000 100000");
+        assert_eq!(get(&d, "cpuset.cpus"), "0-1");
+        assert_eq!(get(&d, "pids.max"), "max");
+        assert_eq!(get(&d, "io.weight"), "default 4950");
+        // Only the quota changes: the period already set is kept.
+        update_in(
+            &l,
+            "c",
+            &Resources {
+                cpu_quota: Some(20_000),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(get(&d, "cpu.max"), "20000 100000");
+        let bad = Resources {
+            memory_swap: Some(1 << 20),
+            ..Default::default()
+        };
+        assert!(update_in(&l, "c", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("memory-swap"));
+    }
+
+    #[test]
+    fn v1_update_writes_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = v1_layout(tmp.path());
+        let mem = tmp.path().join("memory/c");
+        put(&mem, "memory.memsw.limit_in_bytes", "-1\n");
+        fs::create_dir_all(tmp.path().join("cpu/c")).unwrap();
+        fs::create_dir_all(tmp.path().join("pids/c")).unwrap();
+        let r = Resources {
+            memory: Some(64 << 20),
+            memory_swap: Some(128 << 20),
+            memory_reservation: Some(1 << 20),
+            oom_kill_disable: Some(true),
+            cpu_shares: Some(256),
+            cpu_quota: Some(0),
+            cpu_period: Some(50_000),
+            pids_limit: Some(20),
+            ..Default::default()
+        };
+        update_in(&l, "/c", &r).unwrap();
+        assert_eq!(
+            get(&mem, "memory.limit_in_bytes"),
+            (64u64 << 20).to_string()
+        );
+        assert_eq!(
+            get(&mem, "memory.memsw.limit_in_bytes"),
+            (128u64 << 20).to_string()
+        );
+        assert_eq!(
+            get(&mem, "memory.soft_limit_in_bytes"),
+            (1u64 << 20).to_string()
+        );
+        assert_eq!(get(&mem, "memory.oom_control"), "1");
+        let cpu = tmp.path().join("cpu/c");
+        assert_eq!(get(&cpu, "cpu.shares"), "256");
+        assert_eq!(get(&cpu, "cpu.cfs_quota_us"), "-1");
+        assert_eq!(get(&cpu, "cpu.cfs_period_us"), "50000");
+        assert_eq!(get(&tmp.path().join("pids/c"), "pids.max"), "20");
+    }
+
+    #[test]
+    fn pids_are_collected_recursively() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = Layout::V2(tmp.path().to_path_buf());
+        put(&tmp.path().join("c"), "cgroup.procs", "12\n7\n");
+        put(&tmp.path().join("c/sub"), "cgroup.procs", "30\n7\n");
+        assert_eq!(pids_in(&l, "/c").unwrap(), vec![7, 12, 30]);
+        assert!(pids_in(&l, "/none").is_err());
+    }
+
+    /// Unmounts and removes a cgroup2 mount made for a test, even when it fails.
+    struct Cgroup2Mount {
+        dir: tempfile::TempDir,
+        cgroup: PathBuf,
+        child: Option<std::process::Child>,
+    }
+
+    impl Drop for Cgroup2Mount {
+        fn drop(&mut self) {
+            if let Some(mut c) = self.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            let _ = fs::write(self.cgroup.join("cgroup.freeze"), "0");
+            for _ in 0..100 {
+                if fs::remove_dir(&self.cgroup).is_ok() || !self.cgroup.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = nix::mount::umount2(self.dir.path(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+
+    /// The v2 code on a real cgroup2 hierarchy mounted in a temp dir (on this hybrid host
+    /// it has no controllers, so this covers procs, freeze and cpu.stat).
+    #[test]
+    fn v2_on_a_real_cgroup2_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        if nix::mount::mount(
+            Some("none"),
+            dir.path(),
+            Some("cgroup2"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .is_err()
+        {
+            eprintln!("skipping: cannot mount cgroup2 (not root?)");
+            return;
+        }
+        let name = format!("berth-rt-test-{}", std::process::id());
+        let mut guard = Cgroup2Mount {
+            cgroup: dir.path().join(&name),
+            dir,
+            child: None,
+        };
+        fs::create_dir(&guard.cgroup).unwrap();
+        let child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        guard.child = Some(child);
+        fs::write(guard.cgroup.join("cgroup.procs"), pid.to_string()).unwrap();
+        let l = Layout::V2(guard.dir.path().to_path_buf());
+        let path = format!("/{name}");
+        assert_eq!(pids_in(&l, &path).unwrap(), vec![pid]);
+        freeze_in(&l, &path, true).unwrap();
+        assert!(get(&guard.cgroup, "cgroup.events").contains("frozen 1"));
+        freeze_in(&l, &path, false).unwrap();
+        assert!(get(&guard.cgroup, "cgroup.events").contains("frozen 0"));
+        let s = stats_in(&l, &path).unwrap();
+        assert_eq!(s.cgroup_version, 2);
+        assert!(!oom_killed_in(&l, &path));
+        drop(guard);
     }
 }

@@ -22,8 +22,8 @@ pub(crate) fn exec_process(bundle: &Path, spec: &ExecSpec) -> Result<Value> {
     let path = bundle.join("config.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    let config: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Spec(format!("{}: {e}", path.display())))?;
+    let config: Value =
+        serde_json::from_str(&text).map_err(|e| Error::Spec(format!("{}: {e}", path.display())))?;
     let mut process = config.get("process").cloned().unwrap_or_else(|| json!({}));
     process["args"] = json!(spec.args);
     process["env"] = json!(spec.env);
@@ -186,7 +186,10 @@ mod tests {
         assert_eq!(p["args"], json!(["id"]));
         assert_eq!(p["env"], json!(["B=2"]));
         assert_eq!(p["cwd"], "/srv");
-        assert_eq!(p["user"], json!({"uid": 5, "gid": 6, "additionalGids": [7]}));
+        assert_eq!(
+            p["user"],
+            json!({"uid": 5, "gid": 6, "additionalGids": [7]})
+        );
         assert_eq!(p["terminal"], true);
         assert_eq!(p["rlimits"][0]["soft"], 10);
         assert_eq!(p["capabilities"]["bounding"], json!(["CAP_KILL"]));

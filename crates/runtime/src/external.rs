@@ -83,7 +83,8 @@ impl External {
     }
 
     fn pid_file(&self, id: &str, kind: &str) -> PathBuf {
-        self.root.join(format!(".{id}-{kind}-{}.pid", std::process::id()))
+        self.root
+            .join(format!(".{id}-{kind}-{}.pid", std::process::id()))
     }
 }
 
@@ -206,16 +207,20 @@ impl Runtime for External {
     fn exec(&self, id: &str, spec: &ExecSpec, io: InitIo) -> Result<i32> {
         become_subreaper()?;
         let state = self.run("state", id, vec!["state".into(), id.into()], None)?;
-        let state: serde_json::Value = serde_json::from_slice(&state).map_err(|e| Error::Runtime {
-            id: id.to_string(),
-            op: "exec",
-            message: format!("unreadable state from {}: {e}", self.binary.display()),
-        })?;
-        let bundle = state["bundle"].as_str().map(PathBuf::from).ok_or_else(|| Error::Runtime {
-            id: id.to_string(),
-            op: "exec",
-            message: format!("{} state has no bundle", self.binary.display()),
-        })?;
+        let state: serde_json::Value =
+            serde_json::from_slice(&state).map_err(|e| Error::Runtime {
+                id: id.to_string(),
+                op: "exec",
+                message: format!("unreadable state from {}: {e}", self.binary.display()),
+            })?;
+        let bundle = state["bundle"]
+            .as_str()
+            .map(PathBuf::from)
+            .ok_or_else(|| Error::Runtime {
+                id: id.to_string(),
+                op: "exec",
+                message: format!("{} state has no bundle", self.binary.display()),
+            })?;
         let process = exec_process(&bundle, spec)?;
         let file = tempfile_in(&self.root, id)?;
         std::fs::write(&file.0, process.to_string())

@@ -262,7 +262,14 @@ mod tests {
             assert!(allow.iter().any(|n| n == name), "{name} allowed");
         }
         // Needs CAP_SYS_ADMIN / another arch / CAP_SYS_BOOT.
-        for name in ["mount", "unshare", "setns", "riscv_flush_icache", "reboot", "bpf"] {
+        for name in [
+            "mount",
+            "unshare",
+            "setns",
+            "riscv_flush_icache",
+            "reboot",
+            "bpf",
+        ] {
             assert!(!allow.iter().any(|n| n == name), "{name} not allowed");
         }
         // clone with the namespace-flags mask applies (SYS_ADMIN absent, not s390).
@@ -293,8 +300,9 @@ mod tests {
             assert!(allow.iter().any(|n| n == name), "{name} allowed");
         }
         let rules = p["syscalls"].as_array().unwrap();
-        assert!(!rules.iter().any(|r| r["names"] == json!(["clone3"])
-            && r["action"] == "SCMP_ACT_ERRNO"));
+        assert!(!rules
+            .iter()
+            .any(|r| r["names"] == json!(["clone3"]) && r["action"] == "SCMP_ACT_ERRNO"));
     }
 
     #[test]
@@ -322,7 +330,10 @@ mod tests {
         assert!(err.to_string().starts_with("invalid seccomp profile"));
         let both = r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],
             "archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":null}]}"#;
-        assert!(convert(both, &[]).unwrap_err().to_string().contains("archMap"));
+        assert!(convert(both, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("archMap"));
         let ok = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
             {"name":"mkdir","action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#;
         let p = convert(ok, &[]).unwrap();

@@ -401,8 +401,22 @@ fn capabilities(input: &SpecInput) -> Result<Vec<String>> {
 
 fn rlimit(u: &Ulimit) -> Result<Value> {
     const NAMES: &[&str] = &[
-        "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-        "rss", "rtprio", "rttime", "sigpending", "stack", "as",
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+        "as",
     ];
     let name = u.name.to_ascii_lowercase();
     if !NAMES.contains(&name.as_str()) {
@@ -498,8 +512,10 @@ fn mounts(input: &SpecInput) -> Vec<Value> {
         if input.read_only {
             options.push("ro");
         }
-        out.push(json!({"destination": destination, "type": "bind", "source": source,
-                        "options": options}));
+        out.push(
+            json!({"destination": destination, "type": "bind", "source": source,
+                        "options": options}),
+        );
     }
     out
 }
@@ -584,10 +600,7 @@ pub(crate) fn limits_json(r: &Resources) -> Value {
         out.insert("cpu".into(), Value::Object(cpu));
     }
     if let Some(v) = r.pids_limit {
-        out.insert(
-            "pids".into(),
-            json!({"limit": if v > 0 { v } else { -1 }}),
-        );
+        out.insert("pids".into(), json!({"limit": if v > 0 { v } else { -1 }}));
     }
     if let Some(v) = r.blkio_weight.filter(|v| *v > 0) {
         out.insert("blockIO".into(), json!({"weight": v}));
@@ -642,4 +655,360 @@ fn walk_dev(dir: &Path, out: &mut Vec<Value>) -> Result<()> {
         }));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> SpecInput {
+        SpecInput {
+            id: "c1".into(),
+            rootfs: "/rootfs".into(),
+            args: vec!["sh".into()],
+            env: vec!["PATH=/bin".into()],
+            hostname: "c1host".into(),
+            cgroups_path: "/berth/c1".into(),
+            ..Default::default()
+        }
+    }
+
+    fn json_of(input: &SpecInput) -> Value {
+        serde_json::to_value(build_spec(input).unwrap()).unwrap()
+    }
+
+    /// The bounding set, sorted (oci-spec keeps capabilities in a hash set).
+    fn caps_of(v: &Value) -> Vec<String> {
+        let caps = &v["process"]["capabilities"];
+        let set = |k: &str| {
+            let mut c: Vec<String> = serde_json::from_value(caps[k].clone()).unwrap();
+            c.sort();
+            c
+        };
+        assert_eq!(set("bounding"), set("effective"));
+        assert_eq!(set("bounding"), set("permitted"));
+        set("bounding")
+    }
+
+    fn sorted(list: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn default_caps_and_add_drop() {
+        let v = json_of(&input());
+        assert_eq!(caps_of(&v), sorted(DEFAULT_CAPABILITIES));
+
+        let mut i = input();
+        i.cap_add = vec!["net_admin".into(), "CAP_SYS_PTRACE".into(), "chown".into()];
+        i.cap_drop = vec!["MKNOD".into(), "cap_kill".into()];
+        let caps = caps_of(&json_of(&i));
+        assert!(caps.contains(&"CAP_NET_ADMIN".to_string()));
+        assert!(caps.contains(&"CAP_SYS_PTRACE".to_string()));
+        assert!(!caps.contains(&"CAP_MKNOD".to_string()));
+        assert!(!caps.contains(&"CAP_KILL".to_string()));
+        assert_eq!(caps.iter().filter(|c| *c == "CAP_CHOWN").count(), 1);
+        assert_eq!(caps.len(), DEFAULT_CAPABILITIES.len() - 2 + 2);
+    }
+
+    #[test]
+    fn all_in_add_or_drop() {
+        let mut i = input();
+        i.cap_drop = vec!["ALL".into()];
+        i.cap_add = vec!["NET_BIND_SERVICE".into()];
+        assert_eq!(caps_of(&json_of(&i)), vec!["CAP_NET_BIND_SERVICE"]);
+
+        let mut i = input();
+        i.cap_drop = vec!["all".into()];
+        assert!(caps_of(&json_of(&i)).is_empty());
+
+        let mut i = input();
+        i.cap_add = vec!["ALL".into()];
+        i.cap_drop = vec!["SYS_ADMIN".into()];
+        let caps = caps_of(&json_of(&i));
+        assert_eq!(caps.len(), known_capabilities().len() - 1);
+        assert!(!caps.contains(&"CAP_SYS_ADMIN".to_string()));
+        assert!(caps.contains(&"CAP_SYS_MODULE".to_string()));
+    }
+
+    #[test]
+    fn unknown_capability_is_rejected() {
+        let mut i = input();
+        i.cap_add = vec!["FOO".into()];
+        assert_eq!(
+            build_spec(&i).unwrap_err().to_string(),
+            r#"unknown capability: "CAP_FOO""#
+        );
+    }
+
+    #[test]
+    fn masks_seccomp_and_mounts_by_default() {
+        let v = json_of(&input());
+        assert_eq!(v["linux"]["maskedPaths"], json!(MASKED_PATHS));
+        assert_eq!(v["linux"]["readonlyPaths"], json!(READONLY_PATHS));
+        assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(v["root"]["readonly"], false);
+        assert_eq!(v["hostname"], "c1host");
+        assert_eq!(v["linux"]["cgroupsPath"], "/berth/c1");
+        let dests: Vec<&str> = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/sys",
+                "/sys/fs/cgroup",
+                "/dev/mqueue",
+                "/dev/shm"
+            ]
+        );
+        let sys = &v["mounts"][3];
+        assert!(sys["options"].as_array().unwrap().contains(&json!("ro")));
+        let shm = &v["mounts"][6];
+        assert!(shm["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("size=67108864")));
+        let ns: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        for t in ["pid", "ipc", "uts", "mount", "network"] {
+            assert!(ns.contains(&t), "{t} namespace");
+        }
+        // Device cgroup: deny everything, then the default devices.
+        let devices = v["linux"]["resources"]["devices"].as_array().unwrap();
+        assert_eq!(devices[0], json!({"allow": false, "access": "rwm"}));
+        assert!(devices.len() > 5);
+        assert_eq!(v["process"]["noNewPrivileges"], false);
+    }
+
+    #[test]
+    fn seccomp_unconfined_and_custom() {
+        let mut i = input();
+        i.seccomp = Seccomp::Unconfined;
+        assert!(json_of(&i)["linux"].get("seccomp").is_none());
+        i.seccomp = Seccomp::Profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#
+                .into(),
+        );
+        let v = json_of(&i);
+        assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ALLOW");
+        assert_eq!(
+            v["linux"]["seccomp"]["syscalls"][0]["names"],
+            json!(["mkdir"])
+        );
+        // cap_add SYS_ADMIN reaches the default profile's includes.
+        let mut i = input();
+        i.cap_add = vec!["SYS_ADMIN".into()];
+        let v = json_of(&i);
+        let allowed_mount = v["linux"]["seccomp"]["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["names"].as_array().unwrap().contains(&json!("mount")));
+        assert!(allowed_mount);
+    }
+
+    #[test]
+    fn privileged_as_docker() {
+        let mut i = input();
+        i.privileged = true;
+        let v = json_of(&i);
+        assert_eq!(caps_of(&v).len(), known_capabilities().len());
+        assert!(v["linux"].get("seccomp").is_none());
+        assert!(v["linux"].get("maskedPaths").is_none());
+        assert!(v["linux"].get("readonlyPaths").is_none());
+        assert_eq!(
+            v["linux"]["resources"]["devices"],
+            json!([{"allow": true, "access": "rwm"}])
+        );
+        let devices = v["linux"]["devices"].as_array().unwrap();
+        assert!(devices.iter().any(|d| d["path"] == "/dev/null"));
+        assert!(!devices.iter().any(|d| d["path"] == "/dev/pts/ptmx"));
+        let sys = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        assert!(sys["options"].as_array().unwrap().contains(&json!("rw")));
+        // An explicit profile still applies when privileged.
+        i.seccomp = Seccomp::Profile(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#.into());
+        assert!(json_of(&i)["linux"].get("seccomp").is_some());
+    }
+
+    #[test]
+    fn read_only_user_mounts_and_etc_files() {
+        let mut i = input();
+        i.read_only = true;
+        i.shm_size = Some(1 << 20);
+        i.mounts = vec![
+            Mount::Bind {
+                source: "/srv/data".into(),
+                destination: "/data".into(),
+                readonly: true,
+            },
+            Mount::Tmpfs {
+                destination: "/run".into(),
+                options: vec!["size=1m".into(), "exec".into()],
+            },
+            Mount::Tmpfs {
+                destination: "/dev/mqueue".into(),
+                options: vec![],
+            },
+        ];
+        i.etc_files = vec![("/x/hosts".into(), "/etc/hosts")];
+        let v = json_of(&i);
+        assert_eq!(v["root"]["readonly"], true);
+        let mounts = v["mounts"].as_array().unwrap();
+        let find = |d: &str| {
+            mounts
+                .iter()
+                .filter(|m| m["destination"] == d)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            find("/data")[0]["options"],
+            json!(["rbind", "rprivate", "ro"])
+        );
+        assert_eq!(
+            find("/run")[0]["options"],
+            json!(["nosuid", "nodev", "size=1m", "exec"])
+        );
+        // The user's /dev/mqueue replaces the default one.
+        assert_eq!(find("/dev/mqueue").len(), 1);
+        assert_eq!(find("/dev/mqueue")[0]["type"], "tmpfs");
+        assert_eq!(find("/etc/hosts")[0]["source"], "/x/hosts");
+        assert_eq!(
+            find("/etc/hosts")[0]["options"],
+            json!(["rbind", "rprivate", "ro"])
+        );
+        assert!(find("/dev/shm")[0]["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("size=1048576")));
+    }
+
+    #[test]
+    fn resources_become_linux_resources() {
+        let mut i = input();
+        i.resources = Resources {
+            memory: Some(64 << 20),
+            memory_swap: Some(-1),
+            memory_reservation: Some(32 << 20),
+            cpu_shares: Some(512),
+            nano_cpus: Some(1_500_000_000),
+            cpu_quota: Some(5000),
+            cpuset_cpus: Some("0".into()),
+            pids_limit: Some(100),
+            blkio_weight: Some(300),
+            ..Default::default()
+        };
+        let v = json_of(&i);
+        let r = &v["linux"]["resources"];
+        assert_eq!(r["memory"]["limit"], 64 << 20);
+        assert_eq!(r["memory"]["swap"], -1);
+        assert_eq!(r["memory"]["reservation"], 32 << 20);
+        assert_eq!(r["cpu"]["shares"], 512);
+        // --cpus=1.5 → 150 ms per 100 ms, overriding --cpu-quota.
+        assert_eq!(r["cpu"]["quota"], 150_000);
+        assert_eq!(r["cpu"]["period"], 100_000);
+        assert_eq!(r["cpu"]["cpus"], "0");
+        assert_eq!(r["pids"]["limit"], 100);
+        assert_eq!(r["blockIO"]["weight"], 300);
+
+        let mut i = input();
+        i.resources = Resources {
+            cpu_quota: Some(20_000),
+            cpu_period: Some(50_000),
+            pids_limit: Some(0),
+            ..Default::default()
+        };
+        let r = json_of(&i)["linux"]["resources"].clone();
+        assert_eq!(r["cpu"]["quota"], 20_000);
+        assert_eq!(r["cpu"]["period"], 50_000);
+        assert_eq!(r["pids"]["limit"], -1);
+        assert!(r.get("memory").is_none());
+        // The daemon stores Resources as JSON and sends it for `update`.
+        let text = serde_json::to_string(&i.resources).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Resources>(&text).unwrap(),
+            i.resources
+        );
+        assert_eq!(
+            serde_json::from_str::<Resources>("{}").unwrap(),
+            Resources::default()
+        );
+    }
+
+    #[test]
+    fn process_settings() {
+        let mut i = input();
+        i.tty = true;
+        i.user = User {
+            uid: 1000,
+            gid: 100,
+            additional_gids: vec![10, 20],
+        };
+        i.no_new_privileges = true;
+        i.ulimits = vec![
+            Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048,
+            },
+            Ulimit {
+                name: "core".into(),
+                soft: -1,
+                hard: -1,
+            },
+        ];
+        i.oom_score_adj = Some(500);
+        i.sysctls = HashMap::from([("net.core.somaxconn".into(), "1024".into())]);
+        i.netns = NetNs::Host;
+        i.init = true;
+        let v = json_of(&i);
+        let p = &v["process"];
+        assert_eq!(p["terminal"], true);
+        assert_eq!(p["cwd"], "/");
+        assert_eq!(
+            p["user"],
+            json!({"uid": 1000, "gid": 100, "additionalGids": [10, 20]})
+        );
+        assert_eq!(p["noNewPrivileges"], true);
+        assert_eq!(
+            p["rlimits"][0],
+            json!({"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048})
+        );
+        assert_eq!(p["rlimits"][1]["soft"], u64::MAX);
+        assert_eq!(p["oomScoreAdj"], 500);
+        assert_eq!(v["linux"]["sysctl"]["net.core.somaxconn"], "1024");
+        assert!(!v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "network"));
+        assert_eq!(v["annotations"][INIT_ANNOTATION], "true");
+
+        i.ulimits = vec![Ulimit {
+            name: "bogus".into(),
+            soft: 1,
+            hard: 1,
+        }];
+        assert!(matches!(build_spec(&i), Err(Error::UnknownUlimit(_))));
+        i.ulimits.clear();
+        i.args.clear();
+        assert!(build_spec(&i).is_err());
+    }
 }

@@ -242,7 +242,10 @@ mod tests {
         assert_eq!((u.uid, u.gid, u.additional_gids.len()), (33, 33, 2));
         let u = resolve_user(root.path(), "www:nogroup").unwrap();
         assert_eq!((u.uid, u.gid), (33, 65534));
-        assert!(u.additional_gids.is_empty(), "an explicit group drops memberships");
+        assert!(
+            u.additional_gids.is_empty(),
+            "an explicit group drops memberships"
+        );
         let u = resolve_user(root.path(), "1234:5678").unwrap();
         assert_eq!((u.uid, u.gid), (1234, 5678));
         let u = resolve_user(root.path(), "nobody:10").unwrap();
@@ -280,7 +283,11 @@ mod tests {
     #[test]
     fn symlinks_cannot_escape_the_rootfs() {
         let outside = tempfile::tempdir().unwrap();
-        fs::write(outside.path().join("passwd"), "evil:x:4242:4242::/:/bin/sh\n").unwrap();
+        fs::write(
+            outside.path().join("passwd"),
+            "evil:x:4242:4242::/:/bin/sh\n",
+        )
+        .unwrap();
         let root = tempfile::tempdir().unwrap();
         fs::create_dir_all(root.path().join("etc")).unwrap();
         // An absolute link and a `..` chain both stay inside the rootfs.
