@@ -32,7 +32,9 @@ impl Need {
         match self {
             Need::Base => None,
             Need::Catalog => Some("registry:catalog:*".into()),
-            Need::Repo { name, actions } => Some(format!("repository:{name}:{}", actions.join(","))),
+            Need::Repo { name, actions } => {
+                Some(format!("repository:{name}:{}", actions.join(",")))
+            }
         }
     }
 
@@ -164,9 +166,16 @@ impl Auth {
                 };
                 let (user, pass) = header
                     .and_then(|h| h.strip_prefix("Basic "))
-                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+                    .and_then(|b| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b.trim())
+                            .ok()
+                    })
                     .and_then(|b| String::from_utf8(b).ok())
-                    .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())))
+                    .and_then(|s| {
+                        s.split_once(':')
+                            .map(|(u, p)| (u.to_string(), p.to_string()))
+                    })
                     .ok_or_else(|| deny("authentication required"))?;
                 let fingerprint: [u8; 32] =
                     sha2::Sha256::digest(format!("{user}:{pass}").as_bytes()).into();
@@ -334,12 +343,8 @@ mod tests {
                 "exp": chrono_now() + 300,
                 "access": [{"type": "repository", "name": "a/b", "actions": actions}],
             });
-            jsonwebtoken::encode(
-                &jsonwebtoken::Header::new(Algorithm::ES256),
-                &claims,
-                &enc,
-            )
-            .unwrap()
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::ES256), &claims, &enc)
+                .unwrap()
         };
         let push = Need::Repo {
             name: "a/b".into(),
@@ -357,9 +362,18 @@ mod tests {
         assert!(d.challenge.ends_with("error=\"insufficient_scope\""));
         assert!(auth.check(&h, &pull("other")).await.is_err());
         let t = sign("issuer", "reg", &["pull", "push"]);
-        assert!(auth.check(&headers(&format!("Bearer {t}")), &push).await.is_ok());
-        for t in [sign("mallory", "reg", &["*"]), sign("issuer", "elsewhere", &["*"])] {
-            let d = auth.check(&headers(&format!("Bearer {t}")), &push).await.unwrap_err();
+        assert!(auth
+            .check(&headers(&format!("Bearer {t}")), &push)
+            .await
+            .is_ok());
+        for t in [
+            sign("mallory", "reg", &["*"]),
+            sign("issuer", "elsewhere", &["*"]),
+        ] {
+            let d = auth
+                .check(&headers(&format!("Bearer {t}")), &push)
+                .await
+                .unwrap_err();
             assert!(d.challenge.contains("invalid_token"), "{}", d.message);
         }
     }

@@ -164,6 +164,9 @@ mod tests {
 
         std::fs::write(&p, r#"{"adr":"x"}"#).unwrap();
         let e = Config::load(&p).unwrap_err().to_string();
-        assert!(e.contains("unknown field `adr`") && e.contains("c.json"), "{e}");
+        assert!(
+            e.contains("unknown field `adr`") && e.contains("c.json"),
+            "{e}"
+        );
     }
 }

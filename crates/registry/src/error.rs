@@ -5,7 +5,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong below the HTTP layer.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("invalid digest {0:?}: expected sha256:<64 lowercase hex> or sha512:<128 lowercase hex>")]
+    #[error(
+        "invalid digest {0:?}: expected sha256:<64 lowercase hex> or sha512:<128 lowercase hex>"
+    )]
     InvalidDigest(String),
     #[error("content does not match its digest: expected {expected}, got {actual}")]
     DigestMismatch { expected: String, actual: String },

@@ -44,7 +44,11 @@ async fn read_json(s: &dyn Storage, d: &Digest) -> Result<Option<Value>> {
 }
 
 fn descriptor_digests(v: &Value, out: &mut Vec<Digest>) {
-    let one = |d: &Value| d.get("digest").and_then(Value::as_str).and_then(|s| s.parse().ok());
+    let one = |d: &Value| {
+        d.get("digest")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+    };
     for key in ["config", "subject"] {
         if let Some(d) = v.get(key).and_then(one) {
             out.push(d);

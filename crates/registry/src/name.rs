@@ -33,7 +33,9 @@ mod tests {
         for ok in ["a", "library/alpine", "a.b/c-d/e__f", "x--y/1"] {
             assert!(valid_name(ok), "{ok}");
         }
-        for bad in ["", "A", "a/../b", "a//b", "-a", "a/", "/a", "a..b", "Upper/x", "a___b"] {
+        for bad in [
+            "", "A", "a/../b", "a//b", "-a", "a/", "/a", "a..b", "Upper/x", "a___b",
+        ] {
             assert!(!valid_name(bad), "{bad}");
         }
         assert!(!valid_name(&"a".repeat(256)));

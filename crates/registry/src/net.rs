@@ -36,7 +36,13 @@ pub fn tls_acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor> {
         .map_err(|e| RegistryError::Tls(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| RegistryError::Tls(format!("{} / {}: {e}", cfg.cert.display(), cfg.key.display())))?;
+        .map_err(|e| {
+            RegistryError::Tls(format!(
+                "{} / {}: {e}",
+                cfg.cert.display(),
+                cfg.key.display()
+            ))
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

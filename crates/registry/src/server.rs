@@ -70,7 +70,10 @@ fn parse_route<'a>(path: &'a str) -> Option<Route<'a>> {
         };
     }
     for (marker, make) in [
-        ("/manifests/", Route::Manifest as fn(&'a str, &'a str) -> Route<'a>),
+        (
+            "/manifests/",
+            Route::Manifest as fn(&'a str, &'a str) -> Route<'a>,
+        ),
         ("/blobs/", Route::Blob),
         ("/referrers/", Route::Referrers),
     ] {
@@ -188,10 +191,7 @@ fn paginate(
 
 fn link_header(path: &str, items: &[String], n: usize) -> Option<(&'static str, String)> {
     let last = items.last()?;
-    Some((
-        "link",
-        format!("<{path}?last={last}&n={n}>; rel=\"next\""),
-    ))
+    Some(("link", format!("<{path}?last={last}&n={n}>; rel=\"next\"")))
 }
 
 impl Registry {
@@ -314,7 +314,13 @@ impl Registry {
 
     // --- blobs ----------------------------------------------------------------------
 
-    async fn blob_get(&self, name: &str, reference: &str, headers: &HeaderMap, head: bool) -> ApiResult {
+    async fn blob_get(
+        &self,
+        name: &str,
+        reference: &str,
+        headers: &HeaderMap,
+        head: bool,
+    ) -> ApiResult {
         let d = parse_digest(reference)?;
         if !self.linked(name, &d).await? {
             return Err(ApiError::blob_unknown(reference));
@@ -463,8 +469,8 @@ impl Registry {
                 .header("range", range_header(size))
                 .header("docker-upload-uuid", id));
             }
-            let declared = header_str(headers, header::CONTENT_LENGTH)
-                .and_then(|l| l.parse::<u64>().ok());
+            let declared =
+                header_str(headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok());
             if declared.is_some_and(|l| l != end - start + 1) {
                 return Err(ApiError::upload_invalid(format!(
                     "Content-Range {cr:?} does not match Content-Length"
@@ -526,15 +532,19 @@ impl Registry {
             ("content-length", body.len().to_string()),
             ("etag", format!("\"{d}\"")),
         ];
-        let body = if head { Body::empty() } else { Body::from(body) };
+        let body = if head {
+            Body::empty()
+        } else {
+            Body::from(body)
+        };
         Ok(respond(StatusCode::OK, &headers, body))
     }
 
     /// Checks that `d`, referenced by a manifest, is a blob `repo` may use.
     async fn require_blob(&self, repo: &str, d: &Digest) -> Result<(), ApiError> {
         // Straight from storage: a cached entry may predate a concurrent garbage collection.
-        let ok = self.storage.blob_linked(repo, d).await?
-            && self.storage.blob_stat(d).await?.is_some();
+        let ok =
+            self.storage.blob_linked(repo, d).await? && self.storage.blob_stat(d).await?.is_some();
         if ok {
             Ok(())
         } else {
@@ -565,8 +575,8 @@ impl Registry {
                 format!("manifest exceeds the limit of {MAX_MANIFEST_BYTES} bytes"),
             )
         };
-        let declared = header_str(req.headers(), header::CONTENT_LENGTH)
-            .and_then(|l| l.parse::<u64>().ok());
+        let declared =
+            header_str(req.headers(), header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok());
         if declared.is_some_and(|l| l > MAX_MANIFEST_BYTES as u64) {
             return Err(too_big());
         }
@@ -689,7 +699,11 @@ impl Registry {
             headers.extend(link_header(&format!("/v2/{name}/tags/list"), &tags, n));
         }
         let body = json!({ "name": name, "tags": tags });
-        Ok(respond(StatusCode::OK, &headers, Body::from(body.to_string())))
+        Ok(respond(
+            StatusCode::OK,
+            &headers,
+            Body::from(body.to_string()),
+        ))
     }
 
     async fn catalog(&self, q: &HashMap<String, String>) -> ApiResult {
@@ -699,7 +713,11 @@ impl Registry {
             headers.extend(link_header("/v2/_catalog", &repos, n));
         }
         let body = json!({ "repositories": repos });
-        Ok(respond(StatusCode::OK, &headers, Body::from(body.to_string())))
+        Ok(respond(
+            StatusCode::OK,
+            &headers,
+            Body::from(body.to_string()),
+        ))
     }
 
     async fn referrers(
@@ -715,7 +733,8 @@ impl Registry {
             let Ok(desc) = serde_json::from_slice::<Value>(&raw) else {
                 continue;
             };
-            let matches = filter.is_none_or(|f| desc.get("artifactType").and_then(Value::as_str) == Some(f));
+            let matches =
+                filter.is_none_or(|f| desc.get("artifactType").and_then(Value::as_str) == Some(f));
             if matches {
                 manifests.push(desc);
             }
@@ -729,7 +748,11 @@ impl Registry {
         if filter.is_some() {
             headers.push(("oci-filters-applied", "artifactType".into()));
         }
-        Ok(respond(StatusCode::OK, &headers, Body::from(body.to_string())))
+        Ok(respond(
+            StatusCode::OK,
+            &headers,
+            Body::from(body.to_string()),
+        ))
     }
 }
 

@@ -30,7 +30,13 @@ impl T {
         }
     }
 
-    async fn req(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    async fn req(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         let mut b = Request::builder().method(method).uri(uri);
         for (k, v) in headers {
             b = b.header(*k, *v);
@@ -45,7 +51,12 @@ impl T {
     async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let d = Digest::of(Algorithm::Sha256, data).to_string();
         let r = self
-            .req("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], data)
+            .req(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+                &[],
+                data,
+            )
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         d
@@ -56,10 +67,19 @@ impl T {
         let layer = self.push_blob(repo, b"layer-data").await;
         let m = image_manifest(&config, &layer, None);
         let r = self
-            .req("PUT", &format!("/v2/{repo}/manifests/{tag}"), &[("content-type", OCI_MANIFEST)], m.as_bytes())
+            .req(
+                "PUT",
+                &format!("/v2/{repo}/manifests/{tag}"),
+                &[("content-type", OCI_MANIFEST)],
+                m.as_bytes(),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::CREATED, "{}", text(r).await);
-        (config, layer, Digest::of(Algorithm::Sha256, m.as_bytes()).to_string())
+        (
+            config,
+            layer,
+            Digest::of(Algorithm::Sha256, m.as_bytes()).to_string(),
+        )
     }
 }
 
@@ -78,7 +98,9 @@ fn image_manifest(config: &str, layer: &str, subject: Option<(&str, &str)>) -> S
 }
 
 async fn text(r: Response) -> String {
-    let b = axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap();
+    let b = axum::body::to_bytes(r.into_body(), usize::MAX)
+        .await
+        .unwrap();
     String::from_utf8_lossy(&b).into_owned()
 }
 
@@ -88,7 +110,10 @@ async fn error_code(r: Response) -> String {
 }
 
 fn hdr<'a>(r: &'a Response, name: &str) -> &'a str {
-    r.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
 }
 
 #[test]
@@ -101,10 +126,22 @@ fn routes() {
         parse_route("/v2/a/manifests/x/manifests/v1"),
         Some(Route::Manifest("a/manifests/x", "v1"))
     );
-    assert_eq!(parse_route("/v2/a/blobs/uploads/"), Some(Route::Upload("a", None)));
-    assert_eq!(parse_route("/v2/a/blobs/uploads/abc"), Some(Route::Upload("a", Some("abc"))));
-    assert_eq!(parse_route("/v2/a/blobs/sha256:x"), Some(Route::Blob("a", "sha256:x")));
-    assert_eq!(parse_route("/v2/a/referrers/sha256:x"), Some(Route::Referrers("a", "sha256:x")));
+    assert_eq!(
+        parse_route("/v2/a/blobs/uploads/"),
+        Some(Route::Upload("a", None))
+    );
+    assert_eq!(
+        parse_route("/v2/a/blobs/uploads/abc"),
+        Some(Route::Upload("a", Some("abc")))
+    );
+    assert_eq!(
+        parse_route("/v2/a/blobs/sha256:x"),
+        Some(Route::Blob("a", "sha256:x"))
+    );
+    assert_eq!(
+        parse_route("/v2/a/referrers/sha256:x"),
+        Some(Route::Referrers("a", "sha256:x"))
+    );
     assert_eq!(parse_route("/v1/a"), None);
     assert_eq!(parse_route("/v2/a/blobs/"), None);
 }
@@ -137,7 +174,11 @@ async fn base_endpoint_announces_the_api_version() {
 #[tokio::test]
 async fn invalid_names_and_digests() {
     let t = T::new();
-    for uri in ["/v2/a/../b/tags/list", "/v2/Upper/tags/list", "/v2/a..b/manifests/x"] {
+    for uri in [
+        "/v2/a/../b/tags/list",
+        "/v2/Upper/tags/list",
+        "/v2/a..b/manifests/x",
+    ] {
         let r = t.req("GET", uri, &[], b"").await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{uri}");
         assert_eq!(error_code(r).await, "NAME_INVALID");
@@ -162,11 +203,18 @@ async fn monolithic_push_verifies_digest_and_serves_ranges() {
     let t = T::new();
     let wrong = Digest::of(Algorithm::Sha256, b"other");
     let r = t
-        .req("POST", &format!("/v2/a/blobs/uploads/?digest={wrong}"), &[], b"data")
+        .req(
+            "POST",
+            &format!("/v2/a/blobs/uploads/?digest={wrong}"),
+            &[],
+            b"data",
+        )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
-    let r = t.req("HEAD", &format!("/v2/a/blobs/{wrong}"), &[], b"").await;
+    let r = t
+        .req("HEAD", &format!("/v2/a/blobs/{wrong}"), &[], b"")
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     let d = t.push_blob("a", b"0123456789").await;
@@ -174,11 +222,25 @@ async fn monolithic_push_verifies_digest_and_serves_ranges() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(hdr(&r, "content-length"), "10");
     assert_eq!(hdr(&r, "docker-content-digest"), d);
-    let r = t.req("GET", &format!("/v2/a/blobs/{d}"), &[("range", "bytes=2-5")], b"").await;
+    let r = t
+        .req(
+            "GET",
+            &format!("/v2/a/blobs/{d}"),
+            &[("range", "bytes=2-5")],
+            b"",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(hdr(&r, "content-range"), "bytes 2-5/10");
     assert_eq!(text(r).await, "2345");
-    let r = t.req("GET", &format!("/v2/a/blobs/{d}"), &[("range", "bytes=20-")], b"").await;
+    let r = t
+        .req(
+            "GET",
+            &format!("/v2/a/blobs/{d}"),
+            &[("range", "bytes=20-")],
+            b"",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(hdr(&r, "content-range"), "bytes */10");
     // Blobs are per repository.
@@ -188,7 +250,12 @@ async fn monolithic_push_verifies_digest_and_serves_ranges() {
     // sha512 works too.
     let d512 = Digest::of(Algorithm::Sha512, b"big hash");
     let r = t
-        .req("POST", &format!("/v2/a/blobs/uploads/?digest={d512}"), &[], b"big hash")
+        .req(
+            "POST",
+            &format!("/v2/a/blobs/uploads/?digest={d512}"),
+            &[],
+            b"big hash",
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = t.req("GET", &format!("/v2/a/blobs/{d512}"), &[], b"").await;
@@ -212,21 +279,34 @@ async fn chunked_upload_status_out_of_order_and_cancel() {
     assert_eq!(loc, format!("/v2/a/blobs/uploads/{id}"));
     assert_eq!(hdr(&r, "range"), "0-0");
 
-    let r = t.req("PATCH", &loc, &[("content-range", "0-4"), ("content-length", "5")], b"hello").await;
+    let r = t
+        .req(
+            "PATCH",
+            &loc,
+            &[("content-range", "0-4"), ("content-length", "5")],
+            b"hello",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(hdr(&r, "range"), "0-4");
-    let r = t.req("PATCH", &loc, &[("content-range", "9-10")], b"xx").await;
+    let r = t
+        .req("PATCH", &loc, &[("content-range", "9-10")], b"xx")
+        .await;
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(hdr(&r, "range"), "0-4");
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_INVALID");
-    let r = t.req("PATCH", &loc, &[("content-range", "5-10")], b" world").await;
+    let r = t
+        .req("PATCH", &loc, &[("content-range", "5-10")], b" world")
+        .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let r = t.req("GET", &loc, &[], b"").await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(hdr(&r, "range"), "0-10");
     assert_eq!(hdr(&r, "docker-upload-uuid"), id);
     // The session belongs to repository a only.
-    let r = t.req("GET", &format!("/v2/b/blobs/uploads/{id}"), &[], b"").await;
+    let r = t
+        .req("GET", &format!("/v2/b/blobs/uploads/{id}"), &[], b"")
+        .await;
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
 
     let d = Digest::of(Algorithm::Sha256, b"hello world!");
@@ -241,13 +321,21 @@ async fn chunked_upload_status_out_of_order_and_cancel() {
     // A wrong digest at the end stores nothing.
     let r = t.req("POST", "/v2/a/blobs/uploads/", &[], b"").await;
     let loc = hdr(&r, "location").to_string();
-    let r = t.req("PUT", &format!("{loc}?digest={d}"), &[], b"not it").await;
+    let r = t
+        .req("PUT", &format!("{loc}?digest={d}"), &[], b"not it")
+        .await;
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 
     let r = t.req("POST", "/v2/a/blobs/uploads/", &[], b"").await;
     let loc = hdr(&r, "location").to_string();
-    assert_eq!(t.req("DELETE", &loc, &[], b"").await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(t.req("DELETE", &loc, &[], b"").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.req("DELETE", &loc, &[], b"").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.req("DELETE", &loc, &[], b"").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -255,14 +343,29 @@ async fn cross_repository_mount() {
     let t = T::new();
     let d = t.push_blob("src", b"shared").await;
     let r = t
-        .req("POST", &format!("/v2/dst/blobs/uploads/?mount={d}&from=src"), &[], b"")
+        .req(
+            "POST",
+            &format!("/v2/dst/blobs/uploads/?mount={d}&from=src"),
+            &[],
+            b"",
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(hdr(&r, "location"), format!("/v2/dst/blobs/{d}"));
-    assert_eq!(t.req("HEAD", &format!("/v2/dst/blobs/{d}"), &[], b"").await.status(), StatusCode::OK);
+    assert_eq!(
+        t.req("HEAD", &format!("/v2/dst/blobs/{d}"), &[], b"")
+            .await
+            .status(),
+        StatusCode::OK
+    );
     // Unknown source: a new session instead.
     let r = t
-        .req("POST", &format!("/v2/dst2/blobs/uploads/?mount={d}&from=nowhere"), &[], b"")
+        .req(
+            "POST",
+            &format!("/v2/dst2/blobs/uploads/?mount={d}&from=nowhere"),
+            &[],
+            b"",
+        )
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert!(hdr(&r, "location").starts_with("/v2/dst2/blobs/uploads/"));
@@ -273,12 +376,26 @@ async fn manifests_by_tag_and_digest() {
     let t = T::new();
     let (config, layer, md) = t.push_image("lib/app", "v1").await;
     for reference in ["v1", md.as_str()] {
-        let r = t.req("GET", &format!("/v2/lib/app/manifests/{reference}"), &[], b"").await;
+        let r = t
+            .req(
+                "GET",
+                &format!("/v2/lib/app/manifests/{reference}"),
+                &[],
+                b"",
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(hdr(&r, "content-type"), OCI_MANIFEST);
         assert_eq!(hdr(&r, "docker-content-digest"), md);
         assert_eq!(text(r).await, image_manifest(&config, &layer, None));
-        let r = t.req("HEAD", &format!("/v2/lib/app/manifests/{reference}"), &[], b"").await;
+        let r = t
+            .req(
+                "HEAD",
+                &format!("/v2/lib/app/manifests/{reference}"),
+                &[],
+                b"",
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert!(hdr(&r, "content-length").parse::<usize>().unwrap() > 100);
     }
@@ -292,7 +409,14 @@ async fn manifests_by_tag_and_digest() {
     })
     .to_string();
     let ct = "application/vnd.docker.distribution.manifest.v2+json";
-    let r = t.req("PUT", "/v2/lib/app/manifests/docker", &[("content-type", ct)], docker.as_bytes()).await;
+    let r = t
+        .req(
+            "PUT",
+            "/v2/lib/app/manifests/docker",
+            &[("content-type", ct)],
+            docker.as_bytes(),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let dd = hdr(&r, "docker-content-digest").to_string();
     let r = t.req("GET", "/v2/lib/app/manifests/docker", &[], b"").await;
@@ -310,22 +434,58 @@ async fn manifests_by_tag_and_digest() {
     .to_string();
     let ld = Digest::of(Algorithm::Sha256, list.as_bytes());
     let r = t
-        .req("PUT", &format!("/v2/lib/app/manifests/{ld}"), &[("content-type", DOCKER_LIST)], list.as_bytes())
+        .req(
+            "PUT",
+            &format!("/v2/lib/app/manifests/{ld}"),
+            &[("content-type", DOCKER_LIST)],
+            list.as_bytes(),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(hdr(&r, "location"), format!("/v2/lib/app/manifests/{ld}"));
-    let r = t.req("GET", &format!("/v2/lib/app/manifests/{ld}"), &[], b"").await;
+    let r = t
+        .req("GET", &format!("/v2/lib/app/manifests/{ld}"), &[], b"")
+        .await;
     assert_eq!(hdr(&r, "content-type"), DOCKER_LIST);
 
     // Tag deletion removes only the tag; digest deletion removes the manifest and its tags.
-    assert_eq!(t.req("DELETE", "/v2/lib/app/manifests/docker", &[], b"").await.status(), StatusCode::ACCEPTED);
-    assert_eq!(t.req("GET", "/v2/lib/app/manifests/docker", &[], b"").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(t.req("GET", &format!("/v2/lib/app/manifests/{dd}"), &[], b"").await.status(), StatusCode::OK);
-    let r = t.req("DELETE", &format!("/v2/lib/app/manifests/{md}"), &[], b"").await;
+    assert_eq!(
+        t.req("DELETE", "/v2/lib/app/manifests/docker", &[], b"")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        t.req("GET", "/v2/lib/app/manifests/docker", &[], b"")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.req("GET", &format!("/v2/lib/app/manifests/{dd}"), &[], b"")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = t
+        .req("DELETE", &format!("/v2/lib/app/manifests/{md}"), &[], b"")
+        .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    assert_eq!(t.req("GET", "/v2/lib/app/manifests/v1", &[], b"").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(t.req("GET", &format!("/v2/lib/app/manifests/{md}"), &[], b"").await.status(), StatusCode::NOT_FOUND);
-    let r = t.req("DELETE", &format!("/v2/lib/app/manifests/{md}"), &[], b"").await;
+    assert_eq!(
+        t.req("GET", "/v2/lib/app/manifests/v1", &[], b"")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.req("GET", &format!("/v2/lib/app/manifests/{md}"), &[], b"")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = t
+        .req("DELETE", &format!("/v2/lib/app/manifests/{md}"), &[], b"")
+        .await;
     assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
 }
 
@@ -335,30 +495,74 @@ async fn manifest_errors() {
     let config = t.push_blob("a", b"{}").await;
     let missing = Digest::of(Algorithm::Sha256, b"never pushed").to_string();
     let m = image_manifest(&config, &missing, None);
-    let r = t.req("PUT", "/v2/a/manifests/x", &[("content-type", OCI_MANIFEST)], m.as_bytes()).await;
+    let r = t
+        .req(
+            "PUT",
+            "/v2/a/manifests/x",
+            &[("content-type", OCI_MANIFEST)],
+            m.as_bytes(),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(r).await, "MANIFEST_BLOB_UNKNOWN");
 
-    let r = t.req("PUT", "/v2/a/manifests/x", &[("content-type", OCI_MANIFEST)], b"{not json").await;
+    let r = t
+        .req(
+            "PUT",
+            "/v2/a/manifests/x",
+            &[("content-type", OCI_MANIFEST)],
+            b"{not json",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "MANIFEST_INVALID");
 
     let big = vec![b' '; MAX_MANIFEST_BYTES + 1];
-    let r = t.req("PUT", "/v2/a/manifests/x", &[("content-type", OCI_MANIFEST)], &big).await;
+    let r = t
+        .req(
+            "PUT",
+            "/v2/a/manifests/x",
+            &[("content-type", OCI_MANIFEST)],
+            &big,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(r).await, "SIZE_INVALID");
 
     let m = image_manifest(&config, &config, None);
     let wrong = Digest::of(Algorithm::Sha256, b"x");
-    let r = t.req("PUT", &format!("/v2/a/manifests/{wrong}"), &[("content-type", OCI_MANIFEST)], m.as_bytes()).await;
+    let r = t
+        .req(
+            "PUT",
+            &format!("/v2/a/manifests/{wrong}"),
+            &[("content-type", OCI_MANIFEST)],
+            m.as_bytes(),
+        )
+        .await;
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
-    let r = t.req("PUT", "/v2/a/manifests/x", &[("content-type", OCI_INDEX)], m.as_bytes()).await;
+    let r = t
+        .req(
+            "PUT",
+            "/v2/a/manifests/x",
+            &[("content-type", OCI_INDEX)],
+            m.as_bytes(),
+        )
+        .await;
     assert_eq!(error_code(r).await, "MANIFEST_INVALID");
-    let r = t.req("PUT", "/v2/a/manifests/.bad", &[], m.as_bytes()).await;
+    let r = t
+        .req("PUT", "/v2/a/manifests/.bad", &[], m.as_bytes())
+        .await;
     assert_eq!(error_code(r).await, "MANIFEST_INVALID");
 
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"digest": missing, "size": 1}]});
-    let r = t.req("PUT", "/v2/a/manifests/i", &[("content-type", OCI_INDEX)], index.to_string().as_bytes()).await;
+    let r = t
+        .req(
+            "PUT",
+            "/v2/a/manifests/i",
+            &[("content-type", OCI_INDEX)],
+            index.to_string().as_bytes(),
+        )
+        .await;
     assert_eq!(error_code(r).await, "MANIFEST_BLOB_UNKNOWN");
 }
 
@@ -367,24 +571,39 @@ async fn referrers_with_artifact_type_filter() {
     let t = T::new();
     let (config, layer, subject) = t.push_image("a", "v1").await;
     let mut digests = Vec::new();
-    for at in ["application/vnd.example.sbom", "application/vnd.example.sig"] {
+    for at in [
+        "application/vnd.example.sbom",
+        "application/vnd.example.sig",
+    ] {
         let m = image_manifest(&config, &layer, Some((&subject, at)));
         let d = Digest::of(Algorithm::Sha256, m.as_bytes()).to_string();
         let r = t
-            .req("PUT", &format!("/v2/a/manifests/{d}"), &[("content-type", OCI_MANIFEST)], m.as_bytes())
+            .req(
+                "PUT",
+                &format!("/v2/a/manifests/{d}"),
+                &[("content-type", OCI_MANIFEST)],
+                m.as_bytes(),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         assert_eq!(hdr(&r, "oci-subject"), subject);
         digests.push(d);
     }
-    let r = t.req("GET", &format!("/v2/a/referrers/{subject}"), &[], b"").await;
+    let r = t
+        .req("GET", &format!("/v2/a/referrers/{subject}"), &[], b"")
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(hdr(&r, "content-type"), OCI_INDEX);
     assert_eq!(hdr(&r, "oci-filters-applied"), "");
     let v: Value = serde_json::from_str(&text(r).await).unwrap();
     assert_eq!(v["manifests"].as_array().unwrap().len(), 2);
     let r = t
-        .req("GET", &format!("/v2/a/referrers/{subject}?artifactType=application/vnd.example.sig"), &[], b"")
+        .req(
+            "GET",
+            &format!("/v2/a/referrers/{subject}?artifactType=application/vnd.example.sig"),
+            &[],
+            b"",
+        )
         .await;
     assert_eq!(hdr(&r, "oci-filters-applied"), "artifactType");
     let v: Value = serde_json::from_str(&text(r).await).unwrap();
@@ -393,13 +612,23 @@ async fn referrers_with_artifact_type_filter() {
     assert_eq!(m[0]["digest"], digests[1]);
     assert_eq!(m[0]["artifactType"], "application/vnd.example.sig");
     // Deleting a referrer removes it from the list.
-    t.req("DELETE", &format!("/v2/a/manifests/{}", digests[0]), &[], b"").await;
-    let r = t.req("GET", &format!("/v2/a/referrers/{subject}"), &[], b"").await;
+    t.req(
+        "DELETE",
+        &format!("/v2/a/manifests/{}", digests[0]),
+        &[],
+        b"",
+    )
+    .await;
+    let r = t
+        .req("GET", &format!("/v2/a/referrers/{subject}"), &[], b"")
+        .await;
     let v: Value = serde_json::from_str(&text(r).await).unwrap();
     assert_eq!(v["manifests"].as_array().unwrap().len(), 1);
     // Unknown subject: an empty index.
     let none = Digest::of(Algorithm::Sha256, b"none");
-    let r = t.req("GET", &format!("/v2/a/referrers/{none}"), &[], b"").await;
+    let r = t
+        .req("GET", &format!("/v2/a/referrers/{none}"), &[], b"")
+        .await;
     let v: Value = serde_json::from_str(&text(r).await).unwrap();
     assert_eq!(v["manifests"], json!([]));
 }
@@ -415,7 +644,10 @@ async fn tags_and_catalog_pagination() {
     let r = t.req("GET", "/v2/r1/tags/list", &[], b"").await;
     assert_eq!(text(r).await, r#"{"name":"r1","tags":["a","b","c"]}"#);
     let r = t.req("GET", "/v2/r1/tags/list?n=2", &[], b"").await;
-    assert_eq!(hdr(&r, "link"), "</v2/r1/tags/list?last=b&n=2>; rel=\"next\"");
+    assert_eq!(
+        hdr(&r, "link"),
+        "</v2/r1/tags/list?last=b&n=2>; rel=\"next\""
+    );
     assert_eq!(text(r).await, r#"{"name":"r1","tags":["a","b"]}"#);
     let r = t.req("GET", "/v2/r1/tags/list?n=2&last=b", &[], b"").await;
     assert_eq!(hdr(&r, "link"), "");
@@ -438,5 +670,8 @@ async fn read_only_refuses_writes() {
     let r = t.req("POST", "/v2/a/blobs/uploads/", &[], b"").await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(r).await, "UNSUPPORTED");
-    assert_eq!(t.req("GET", "/v2/", &[], b"").await.status(), StatusCode::OK);
+    assert_eq!(
+        t.req("GET", "/v2/", &[], b"").await.status(),
+        StatusCode::OK
+    );
 }

@@ -55,7 +55,9 @@ pub(crate) async fn run(s: &dyn Storage) {
 
     // sha512 blobs.
     let d512 = Digest::of(Algorithm::Sha512, b"five-twelve");
-    s.blob_put(&d512, body(&[b"five-", b"twelve"])).await.unwrap();
+    s.blob_put(&d512, body(&[b"five-", b"twelve"]))
+        .await
+        .unwrap();
     assert_eq!(read_all(s, &d512, None).await, b"five-twelve");
 
     // Two concurrent pushes of the same blob both succeed.
@@ -121,7 +123,10 @@ pub(crate) async fn run(s: &dyn Storage) {
     let mt = "application/vnd.oci.image.manifest.v1+json";
     s.manifest_link("lib/x", &dc, mt).await.unwrap();
     assert_eq!(
-        s.manifest_media_type("lib/x", &dc).await.unwrap().as_deref(),
+        s.manifest_media_type("lib/x", &dc)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(mt)
     );
     assert_eq!(s.manifest_list("lib/x").await.unwrap(), [dc.clone()]);
@@ -138,7 +143,10 @@ pub(crate) async fn run(s: &dyn Storage) {
     s.referrer_put("lib/x", &dc, &d, Bytes::from_static(b"{\"a\":1}"))
         .await
         .unwrap();
-    assert_eq!(s.referrers("lib/x", &dc).await.unwrap(), [Bytes::from_static(b"{\"a\":1}")]);
+    assert_eq!(
+        s.referrers("lib/x", &dc).await.unwrap(),
+        [Bytes::from_static(b"{\"a\":1}")]
+    );
     assert!(s.referrer_delete("lib/x", &dc, &d).await.unwrap());
     assert!(s.referrers("lib/x", &dc).await.unwrap().is_empty());
     assert!(s.manifest_unlink("lib/x", &dc).await.unwrap());

@@ -23,8 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use super::{
-    new_upload_id, valid_upload_id, BlobEntry, BlobRead, ByteStream, MetaEntry, Storage,
-    UploadInfo,
+    new_upload_id, valid_upload_id, BlobEntry, BlobRead, ByteStream, MetaEntry, Storage, UploadInfo,
 };
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{RegistryError, Result};
@@ -203,7 +202,8 @@ impl Storage for FsStorage {
         range: Option<Range<u64>>,
     ) -> Result<Option<BlobRead>> {
         let p = self.blob_path(digest);
-        let Some(mut f) = not_found(tokio::fs::File::open(&p).await).map_err(RegistryError::io(&p))?
+        let Some(mut f) =
+            not_found(tokio::fs::File::open(&p).await).map_err(RegistryError::io(&p))?
         else {
             return Ok(None);
         };
@@ -306,7 +306,8 @@ impl Storage for FsStorage {
         let dir = self.upload_dir(id);
         blocking(move || {
             let r = dir.join("repo");
-            let Some(repo) = not_found(std::fs::read_to_string(&r)).map_err(RegistryError::io(&r))?
+            let Some(repo) =
+                not_found(std::fs::read_to_string(&r)).map_err(RegistryError::io(&r))?
             else {
                 return Ok(None);
             };
@@ -491,8 +492,15 @@ mod tests {
         };
         s.blob_put(&d, body()).await.unwrap();
         s.blob_put(&d, body()).await.unwrap();
-        let p = dir.path().join("blobs/sha256").join(&d.hex()[..2]).join(d.hex());
+        let p = dir
+            .path()
+            .join("blobs/sha256")
+            .join(&d.hex()[..2])
+            .join(d.hex());
         assert_eq!(std::fs::read(p).unwrap(), b"abc");
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 }

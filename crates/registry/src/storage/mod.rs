@@ -63,8 +63,11 @@ pub trait Storage: Send + Sync + 'static {
     /// The size of a blob, or `None` when it is not stored.
     async fn blob_stat(&self, digest: &Digest) -> Result<Option<u64>>;
     /// Reads a blob (or a byte range of it; the caller checked the range fits).
-    async fn blob_get(&self, digest: &Digest, range: Option<Range<u64>>)
-        -> Result<Option<BlobRead>>;
+    async fn blob_get(
+        &self,
+        digest: &Digest,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<BlobRead>>;
     /// Stores `body` as `digest`; the blob becomes visible only once the bytes were
     /// verified to hash to `digest` (else `DigestMismatch` and nothing is stored).
     async fn blob_put(&self, digest: &Digest, body: ByteStream) -> Result<u64>;
@@ -109,11 +112,7 @@ pub trait Storage: Send + Sync + 'static {
             .meta_list("catalog/")
             .await?
             .into_iter()
-            .filter_map(|e| {
-                e.key
-                    .strip_prefix("catalog/")
-                    .map(|n| n.replace('+', "/"))
-            })
+            .filter_map(|e| e.key.strip_prefix("catalog/").map(|n| n.replace('+', "/")))
             .collect();
         names.sort();
         Ok(names)
@@ -143,12 +142,14 @@ pub trait Storage: Send + Sync + 'static {
         let key = revision_key(repo, digest);
         match self.meta_get(&key).await? {
             None => Ok(None),
-            Some(b) => String::from_utf8(b.to_vec())
-                .map(Some)
-                .map_err(|_| RegistryError::Corrupt {
-                    key,
-                    msg: "media type is not UTF-8".into(),
-                }),
+            Some(b) => {
+                String::from_utf8(b.to_vec())
+                    .map(Some)
+                    .map_err(|_| RegistryError::Corrupt {
+                        key,
+                        msg: "media type is not UTF-8".into(),
+                    })
+            }
         }
     }
     async fn manifest_unlink(&self, repo: &str, digest: &Digest) -> Result<bool> {
@@ -216,8 +217,14 @@ pub trait Storage: Send + Sync + 'static {
         self.meta_put(&referrer_key(repo, subject, referrer), descriptor)
             .await
     }
-    async fn referrer_delete(&self, repo: &str, subject: &Digest, referrer: &Digest) -> Result<bool> {
-        self.meta_delete(&referrer_key(repo, subject, referrer)).await
+    async fn referrer_delete(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Result<bool> {
+        self.meta_delete(&referrer_key(repo, subject, referrer))
+            .await
     }
     /// The descriptors of the manifests of `repo` that name `subject`.
     async fn referrers(&self, repo: &str, subject: &Digest) -> Result<Vec<Bytes>> {
