@@ -63,6 +63,31 @@ impl ShimArgs {
         out
     }
 
+    /// The same arguments with every path absolute (the shim changes directory to `/`).
+    /// A runtime binary given as a bare name stays one: it is looked up in `$PATH`.
+    pub fn absolute(mut self) -> Result<Self> {
+        fn fix(p: &mut PathBuf) -> Result<()> {
+            if p.is_relative() {
+                *p = std::path::absolute(&*p).map_err(|e| Error::path("resolve", &*p, e))?;
+            }
+            Ok(())
+        }
+        for p in [
+            &mut self.bundle,
+            &mut self.state,
+            &mut self.log_path,
+            &mut self.runtime_root,
+        ] {
+            fix(p)?;
+        }
+        if let Some(bin) = &mut self.runtime_binary {
+            if bin.components().count() > 1 {
+                fix(bin)?;
+            }
+        }
+        Ok(self)
+    }
+
     /// Parses the arguments after `berth shim` (`--flag value` or `--flag=value`).
     pub fn parse(args: &[OsString]) -> Result<Self> {
         let mut a = ShimArgs::default();
@@ -191,5 +216,32 @@ mod tests {
         assert!(err.contains("--log-max-size"), "{err}");
         let err = ShimArgs::parse(&os(&["--id"])).unwrap_err().to_string();
         assert!(err.contains("flag needs an argument: --id"), "{err}");
+    }
+
+    #[test]
+    fn absolute_resolves_relative_paths_but_not_bare_binaries() {
+        let cwd = std::env::current_dir().unwrap();
+        let a = ShimArgs {
+            bundle: "b".into(),
+            state: "/s".into(),
+            log_path: "l".into(),
+            runtime_root: "/r".into(),
+            runtime_binary: Some("runc".into()),
+            ..ShimArgs::default()
+        }
+        .absolute()
+        .unwrap();
+        assert_eq!(a.bundle, cwd.join("b"));
+        assert_eq!(a.state, PathBuf::from("/s"));
+        assert_eq!(a.runtime_binary, Some(PathBuf::from("runc")));
+        assert_eq!(a.log_path, cwd.join("l"));
+        let a = ShimArgs {
+            runtime_binary: Some("bin/runc".into()),
+            ..a
+        };
+        assert_eq!(
+            a.absolute().unwrap().runtime_binary,
+            Some(cwd.join("bin/runc"))
+        );
     }
 }

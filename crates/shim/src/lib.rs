@@ -27,7 +27,7 @@ pub use protocol::{ExecRequest, ExitStatus, Request};
 /// Must be called before the process starts any thread: it forks, and the monitor forks
 /// again for every container process.
 pub fn main(args: &[OsString]) -> i32 {
-    let args = match ShimArgs::parse(args) {
+    let args = match ShimArgs::parse(args).and_then(ShimArgs::absolute) {
         Ok(a) => a,
         Err(e) => return report_error(&e),
     };
@@ -42,6 +42,10 @@ pub fn main(args: &[OsString]) -> i32 {
     // A session of its own: no signals from the daemon's terminal or process group.
     // SAFETY: no arguments; cannot fail in a freshly forked child (not a group leader).
     unsafe { libc::setsid() };
+    // Hold no directory of the daemon's busy (an unmount must not fail because of us).
+    if let Err(e) = std::env::set_current_dir("/") {
+        return report_error(&Error::path("chdir", "/", e));
+    }
     let monitor = match monitor::Monitor::setup(&args) {
         Ok(m) => m,
         Err(e) => return report_error(&e),

@@ -124,6 +124,22 @@ impl Drop for Fixture {
     }
 }
 
+/// The one-letter state of a process (R, S, D, Z…), waiting up to a second for it to
+/// leave the transient states a freeze or a thaw passes through.
+fn proc_state(pid: i32) -> char {
+    let read = || {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        stat.rsplit_once(") ").unwrap().1.chars().next().unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut st = read();
+    while !matches!(st, 'S' | 'D' | 'Z') && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        st = read();
+    }
+    st
+}
+
 /// Alive and not a zombie (nobody may reap a shim that is not our child at once).
 fn alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -221,6 +237,28 @@ fn killed_by_sigkill_is_137_and_cgroup_ops_work_while_running() {
     assert!(pids.contains(&pid), "{pids:?} lacks the init {pid}");
     let stats = client.stats().unwrap();
     assert!(stats.contains_key("networks"), "{stats:?}");
+    // update reaches the cgroup.
+    let limits = berth_runtime::Resources {
+        pids_limit: Some(42),
+        ..Default::default()
+    };
+    client.update(&limits).unwrap();
+    // cgroup v1 (pids hierarchy) or v2 (unified): one of them holds the limit.
+    let rel = f.cgroups_path.trim_start_matches('/');
+    let pids_max = [
+        Path::new("/sys/fs/cgroup/pids").join(rel),
+        Path::new("/sys/fs/cgroup").join(rel),
+    ]
+    .into_iter()
+    .map(|d| d.join("pids.max"))
+    .find(|p| p.exists())
+    .expect("no pids.max for the container's cgroup");
+    assert_eq!(fs::read_to_string(&pids_max).unwrap().trim(), "42");
+    // pause freezes the init, resume thaws it.
+    client.pause().unwrap();
+    assert_eq!(proc_state(pid), 'D', "paused init should be frozen");
+    client.resume().unwrap();
+    assert_eq!(proc_state(pid), 'S');
     client.kill(libc::SIGKILL, false).unwrap();
     let st = client.wait().unwrap();
     assert_eq!(st.exit_code, 137);
@@ -317,6 +355,21 @@ fn exec_runs_inside_a_running_container() {
     stream.read_to_end(&mut raw).unwrap();
     assert_eq!(raw, b"tty-exec\r\n");
     assert_eq!(client.exec_wait("e2").unwrap(), 0);
+
+    // Exec stdin: the stream's half-close is the exec's stdin EOF.
+    let req = ExecRequest {
+        exec_id: "e3".into(),
+        args: vec!["cat".into()],
+        stdin: true,
+        ..ExecRequest::default()
+    };
+    let (_, stream) = client.exec(&req).unwrap();
+    let mut stream = stream.unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(b"via-exec-stdin").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(demux(stream), ("via-exec-stdin".to_string(), String::new()));
+    assert_eq!(client.exec_wait("e3").unwrap(), 0);
 
     let err = client.exec_wait("nope").unwrap_err().to_string();
     assert_eq!(err, "No such exec instance: nope");
