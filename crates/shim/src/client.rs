@@ -16,7 +16,9 @@ use serde_json::{Map, Value};
 
 use crate::args::ShimArgs;
 use crate::error::{Error, Result};
-use crate::protocol::{parse_response, ExecRequest, ExitStatus, Request, ResponseError};
+use crate::protocol::{
+    parse_response, ContainerStats, ExecRequest, ExitStatus, Request, ResponseError,
+};
 
 /// File names inside the shim's state directory.
 pub const SOCKET: &str = "shim.sock";
@@ -85,10 +87,9 @@ impl ShimClient {
         self.call(&req, Some(CONTROL_TIMEOUT)).map(drop)
     }
 
-    /// `berth_runtime::Stats` fields plus `"networks"` (per interface of the container's
-    /// network namespace), as one JSON object.
-    pub fn stats(&self) -> Result<Map<String, Value>> {
-        self.call(&Request::Stats, Some(CONTROL_TIMEOUT))
+    /// The cgroup sample plus the network counters of the container's namespace.
+    pub fn stats(&self) -> Result<ContainerStats> {
+        body(self.call(&Request::Stats, Some(CONTROL_TIMEOUT))?)
     }
 
     pub fn pids(&self) -> Result<Vec<i32>> {

@@ -19,7 +19,7 @@ use std::os::fd::BorrowedFd;
 pub use args::ShimArgs;
 pub use client::{read_exit, spawn, ShimClient, EXIT_FILE, INIT_PID_FILE, SHIM_PID_FILE, SOCKET};
 pub use error::{Error, Result};
-pub use protocol::{ExecRequest, ExitStatus, Request};
+pub use protocol::{ContainerStats, ExecRequest, ExitStatus, Request};
 
 /// `berth shim …` (the arguments after `shim`). Returns the process exit code: 0 in the
 /// launcher once the monitor is forked off, and in the monitor when it is done.

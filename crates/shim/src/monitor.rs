@@ -22,7 +22,7 @@ use crate::args::ShimArgs;
 use crate::client::{EXIT_FILE, INIT_PID_FILE, SHIM_PID_FILE, SOCKET};
 use crate::error::{Error, Result};
 use crate::protocol::{
-    error_line, exit_code, ok_line, ExecRequest, ExitStatus, Request, MAX_REQUEST,
+    error_line, exit_code, ok_line, ContainerStats, ExecRequest, ExitStatus, Request, MAX_REQUEST,
 };
 use crate::{netdev, sys};
 
@@ -315,12 +315,8 @@ impl Monitor {
             _ => {}
         }
         let bundle = BundleInfo::read(&args.bundle)?;
-        let log = JsonFileWriter::open(
-            &args.log_path,
-            args.log_max_size,
-            args.log_max_file.unwrap_or(1),
-        )
-        .map_err(|e| Error::Shim(e.to_string()))?;
+        let log = JsonFileWriter::open(&args.log_path, args.log_max_size, log_max_file(args))
+            .map_err(|e| Error::Shim(e.to_string()))?;
         let sock_path = args.state.join(SOCKET);
         let listener = bind(&sock_path)?;
         let runtime: Box<dyn Runtime> = match &args.runtime_binary {
@@ -911,17 +907,13 @@ impl Monitor {
 
     fn stats(&self) -> Result<Value, String> {
         self.running()?;
-        let stats = berth_runtime::stats(&self.bundle.cgroups_path).map_err(|e| e.to_string())?;
-        let mut v = serde_json::to_value(&stats).map_err(|e| e.to_string())?;
+        let cgroup = berth_runtime::stats(&self.bundle.cgroups_path).map_err(|e| e.to_string())?;
         // The network namespace is the init's: /proc/<pid>/net is per namespace.
         let netdev_path = format!("/proc/{}/net/dev", self.init.pid);
         let networks = fs::read_to_string(netdev_path)
             .map(|t| netdev::parse(&t))
             .unwrap_or_default();
-        if let Value::Object(map) = &mut v {
-            map.insert("networks".into(), json!(networks));
-        }
-        Ok(v)
+        serde_json::to_value(ContainerStats { cgroup, networks }).map_err(|e| e.to_string())
     }
 
     fn exec(&mut self, cid: u64, req: ExecRequest) -> Option<Vec<u8>> {
@@ -1111,6 +1103,16 @@ fn status_json(st: &ExitStatus) -> Value {
     serde_json::to_value(st).unwrap_or(Value::Null)
 }
 
+/// docker's json-file keeps one file unless max-file is set; with neither option berth
+/// applies the logs crate's default cap (several files of its default size).
+fn log_max_file(args: &ShimArgs) -> u32 {
+    match (args.log_max_file, args.log_max_size) {
+        (Some(n), _) => n,
+        (None, Some(_)) => 1,
+        (None, None) => berth_logs::DEFAULT_MAX_FILE,
+    }
+}
+
 /// Binds the shim socket, readable by root only (it controls the container).
 fn bind(path: &Path) -> Result<UnixListener> {
     match fs::remove_file(path) {
@@ -1212,6 +1214,16 @@ fn with_console(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_file_count_follows_docker_and_the_default_cap() {
+        let mut a = ShimArgs::default();
+        assert_eq!(log_max_file(&a), berth_logs::DEFAULT_MAX_FILE);
+        a.log_max_size = Some(1 << 20);
+        assert_eq!(log_max_file(&a), 1);
+        a.log_max_file = Some(4);
+        assert_eq!(log_max_file(&a), 4);
+    }
 
     #[test]
     fn exec_users_parse_like_the_daemon_writes_them() {

@@ -183,6 +183,17 @@ pub enum ResponseError {
     Malformed(String),
 }
 
+/// The answer to `{"op":"stats"}`: the cgroup sample with the network counters of the
+/// container's namespace beside it (one flat JSON object).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerStats {
+    #[serde(flatten)]
+    pub cgroup: berth_runtime::Stats,
+    /// Per interface, loopback left out.
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, crate::netdev::NetworkStats>,
+}
+
 /// Docker's 8-byte multiplexing header stream ids.
 pub const STREAM_STDOUT: u8 = 1;
 pub const STREAM_STDERR: u8 = 2;
@@ -308,6 +319,23 @@ mod tests {
             r#"{"exit_code":137,"oom_killed":true,"finished_at":"2026-01-02T03:04:05.5Z"}"#
         );
         assert_eq!(serde_json::from_str::<ExitStatus>(&s).unwrap(), st);
+    }
+
+    #[test]
+    fn stats_answer_is_one_flat_object() {
+        let mut st = ContainerStats::default();
+        st.cgroup.cpu_total_ns = 5;
+        st.networks.insert(
+            "eth0".into(),
+            crate::netdev::NetworkStats {
+                rx_bytes: 7,
+                ..Default::default()
+            },
+        );
+        let v = serde_json::to_value(&st).unwrap();
+        assert_eq!(v["cpu_total_ns"], 5);
+        assert_eq!(v["networks"]["eth0"]["rx_bytes"], 7);
+        assert_eq!(serde_json::from_value::<ContainerStats>(v).unwrap(), st);
     }
 
     #[test]
