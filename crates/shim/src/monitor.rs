@@ -169,8 +169,9 @@ impl Conn {
         self.out.len() - self.sent
     }
 
-    /// Writes what the socket takes. Err: the client is gone.
-    fn flush(&mut self) -> io::Result<()> {
+    /// Writes what the socket takes; how many bytes that was. Err: the client is gone.
+    fn flush(&mut self) -> io::Result<usize> {
+        let before = self.sent;
         while self.sent < self.out.len() {
             match self.sock.write(&self.out[self.sent..]) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
@@ -180,6 +181,7 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+        let written = self.sent - before;
         if self.sent == self.out.len() {
             self.out.clear();
             self.sent = 0;
@@ -187,7 +189,7 @@ impl Conn {
             self.out.drain(..self.sent);
             self.sent = 0;
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Queues a final answer and stops reading.
@@ -428,10 +430,13 @@ impl Monitor {
             if p.done {
                 continue;
             }
-            let blocked = self.conns.values().any(|c| {
-                matches!(&c.kind, Kind::Stream { target: t, .. } if *t == target)
-                    && c.pending() > OUT_HIGH_WATER
-            });
+            // Once the process has exited what is left is bounded (the pipe's contents):
+            // read it all, so the log is complete however slow an attacher is.
+            let blocked = p.exit_code.is_none()
+                && self.conns.values().any(|c| {
+                    matches!(&c.kind, Kind::Stream { target: t, .. } if *t == target)
+                        && c.pending() > OUT_HIGH_WATER
+                });
             if !blocked {
                 for (i, fd) in p.out.iter().enumerate() {
                     if let Some(fd) = fd {
@@ -615,15 +620,43 @@ impl Monitor {
     /// Writes queued output to every client right away (lower latency than waiting for
     /// the next POLLOUT round) and drops clients that are gone.
     fn flush_conns(&mut self) {
-        let gone: Vec<u64> = self
+        let pending: Vec<u64> = self
             .conns
-            .iter_mut()
-            .filter_map(|(&id, c)| (c.pending() > 0 && c.flush().is_err()).then_some(id))
+            .iter()
+            .filter_map(|(&id, c)| (c.pending() > 0).then_some(id))
             .collect();
-        for id in gone {
-            self.drop_conn(id);
+        for id in pending {
+            self.flush_conn(id);
         }
         self.close_flushed();
+    }
+
+    /// Flushes one client. A client taking output counts as activity of the process it
+    /// streams (a slow attacher holds the drain back rather than losing output) and of
+    /// the shutdown grace. False when the client is gone.
+    fn flush_conn(&mut self, cid: u64) -> bool {
+        let Some(c) = self.conns.get_mut(&cid) else {
+            return false;
+        };
+        match c.flush() {
+            Err(_) => {
+                self.drop_conn(cid);
+                false
+            }
+            Ok(0) => true,
+            Ok(_) => {
+                let now = Instant::now();
+                if let Kind::Stream { target, .. } = c.kind.clone() {
+                    if let Some(p) = self.proc_mut(&target) {
+                        p.last_activity = now;
+                    }
+                }
+                if let Some(at) = &mut self.shutdown_at {
+                    *at = (*at).max(now + SHUTDOWN_GRACE);
+                }
+                true
+            }
+        }
     }
 
     fn close_flushed(&mut self) {
@@ -644,13 +677,12 @@ impl Monitor {
     }
 
     fn conn_event(&mut self, cid: u64, revents: i16, buf: &mut [u8]) {
-        let Some(c) = self.conns.get_mut(&cid) else {
-            return;
-        };
-        if revents & libc::POLLOUT != 0 && c.flush().is_err() {
-            self.drop_conn(cid);
+        if revents & libc::POLLOUT != 0 && !self.flush_conn(cid) {
             return;
         }
+        let Some(c) = self.conns.get(&cid) else {
+            return;
+        };
         let readable = revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
         match c.kind.clone() {
             Kind::Request if readable => self.read_request(cid, buf),
@@ -693,7 +725,7 @@ impl Monitor {
                 c.answer(error_line(&format!(
                     "request longer than {MAX_REQUEST} bytes"
                 )));
-                c.flush().ok();
+                let _ = c.flush();
             } else if eof {
                 // A probe (ShimClient::connect) or a client that gave up.
                 self.drop_conn(cid);

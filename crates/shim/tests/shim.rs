@@ -155,7 +155,7 @@ fn make_rootfs(root: &Path) {
     let bin = root.join("bin");
     fs::create_dir_all(&bin).unwrap();
     fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
-    for tool in ["sh", "echo", "cat", "sleep", "true", "ls", "ps"] {
+    for tool in ["sh", "echo", "cat", "sleep", "true", "seq"] {
         symlink("busybox", bin.join(tool)).unwrap();
     }
     for d in ["proc", "dev", "sys", "etc", "tmp"] {
@@ -289,6 +289,32 @@ fn attach_before_start_sees_all_output_as_frames() {
         log.contains(r#"{"log":"err1\n","stream":"stderr""#),
         "{log}"
     );
+}
+
+#[test]
+fn a_slow_attacher_loses_nothing_and_neither_does_the_log() {
+    // ~1.3 MB: more than the pipe and the attacher high-water mark hold.
+    const N: usize = 200_000;
+    let f = Fixture::new("bulk", &["seq", "1", &N.to_string()], false, false);
+    let (_, client) = f.spawn();
+    let s = attach(&client, false);
+    client.start().unwrap();
+    // Not reading for a while: the shim has to hold the container back, not drop.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (out, err) = demux(s);
+    assert!(err.is_empty());
+    let expected: String = (1..=N).map(|i| format!("{i}\n")).collect();
+    assert!(
+        out == expected,
+        "attach got {} bytes, want {}",
+        out.len(),
+        expected.len()
+    );
+    assert_eq!(client.wait().unwrap().exit_code, 0);
+    let log = f.log();
+    assert_eq!(log.lines().count(), N);
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["log"], format!("{N}\n"));
 }
 
 #[test]
