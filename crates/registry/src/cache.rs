@@ -3,18 +3,20 @@
 //!
 //! Only the server writes tags and manifest revisions, so those entries are exact and
 //! updated on every write. Blobs and layer links can also be removed by `berth registry gc`
-//! in another process; those entries expire after [`LINK_TTL`], and manifest PUT checks
-//! its blobs against storage, never the cache.
+//! in another process: those entries expire after [`LINK_TTL`], are dropped when the
+//! collector's epoch marker changes (looked at no more than once per [`EPOCH_CHECK`]),
+//! and manifest PUT checks its blobs against storage, never the cache.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
 use crate::digest::Digest;
 
 pub const LINK_TTL: Duration = Duration::from_secs(30);
+pub const EPOCH_CHECK: Duration = Duration::from_secs(1);
 /// Bytes of manifest bodies kept in memory (the idle footprint must stay small).
 const MANIFEST_BUDGET: usize = 2 * 1024 * 1024;
 /// Beyond this many entries a map is dropped and refilled from storage.
@@ -29,6 +31,8 @@ pub struct Cache {
     sizes: RwLock<HashMap<Digest, (u64, Instant)>>,
     manifests: Mutex<(HashMap<Digest, Bytes>, usize)>,
     repos: RwLock<HashSet<String>>,
+    // When the GC epoch marker was last looked at, and the time it showed.
+    epoch: Mutex<Option<(Instant, Option<SystemTime>)>>,
 }
 
 fn bounded_insert<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>, k: K, v: V) {
@@ -139,6 +143,36 @@ impl Cache {
         }
     }
 
+    /// Whether the GC epoch marker is due to be looked at again.
+    pub fn epoch_due(&self) -> bool {
+        self.enabled
+            && self
+                .epoch
+                .lock()
+                .is_ok_and(|e| e.is_none_or(|(at, _)| at.elapsed() >= EPOCH_CHECK))
+    }
+
+    /// Records the marker's time; a change since the last look drops what a collection
+    /// may have removed.
+    pub fn set_epoch(&self, marker: Option<SystemTime>) {
+        let changed = match self.epoch.lock() {
+            Ok(mut e) => {
+                let changed = e.is_some_and(|(_, old)| old != marker);
+                *e = Some((Instant::now(), marker));
+                changed
+            }
+            Err(_) => false,
+        };
+        if changed {
+            if let Ok(mut m) = self.links.write() {
+                m.clear();
+            }
+            if let Ok(mut m) = self.sizes.write() {
+                m.clear();
+            }
+        }
+    }
+
     /// Whether `repo` is known to be registered in the catalog already.
     pub fn repo_known(&self, repo: &str) -> bool {
         self.repos.read().is_ok_and(|s| s.contains(repo))
@@ -173,6 +207,14 @@ mod tests {
         assert!(!c.linked("r", &d));
         c.set_manifest(&d, &Bytes::from_static(b"{}"));
         assert_eq!(c.manifest(&d).unwrap(), "{}");
+
+        c.set_size(&d, 5);
+        c.set_epoch(None);
+        assert!(!c.epoch_due());
+        c.set_epoch(None);
+        assert_eq!(c.size(&d), Some(5));
+        c.set_epoch(Some(SystemTime::now()));
+        assert_eq!(c.size(&d), None);
 
         let off = Cache::new(false);
         off.set_tag("r", "t", Some(&d));

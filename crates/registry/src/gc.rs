@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::digest::Digest;
 use crate::error::{RegistryError, Result};
-use crate::storage::{layer_key, touch_key, Storage};
+use crate::storage::{layer_key, touch_key, Storage, GC_EPOCH_KEY};
 
 /// What a collection found and did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -126,6 +126,10 @@ pub async fn collect(s: &dyn Storage, grace: Duration, dry_run: bool) -> Result<
     report.blobs_deleted.sort();
     if dry_run {
         return Ok(report);
+    }
+
+    if !deleted.is_empty() {
+        s.meta_put(GC_EPOCH_KEY, bytes::Bytes::new()).await?;
     }
 
     // Layer links to deleted blobs, stale touch markers and abandoned uploads.

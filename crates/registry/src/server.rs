@@ -228,7 +228,16 @@ impl Registry {
         Ok(())
     }
 
+    /// Drops cached blob facts when a garbage collection has run since the last look.
+    async fn check_gc_epoch(&self) -> Result<(), ApiError> {
+        if self.cache.epoch_due() {
+            self.cache.set_epoch(self.storage.gc_epoch().await?);
+        }
+        Ok(())
+    }
+
     async fn linked(&self, repo: &str, d: &Digest) -> Result<bool, ApiError> {
+        self.check_gc_epoch().await?;
         if self.cache.linked(repo, d) {
             return Ok(true);
         }

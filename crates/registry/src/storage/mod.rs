@@ -244,11 +244,24 @@ pub trait Storage: Send + Sync + 'static {
         Ok(out)
     }
 
+    /// When the last garbage collection removed something (see [`GC_EPOCH_KEY`]).
+    async fn gc_epoch(&self) -> Result<Option<SystemTime>> {
+        Ok(self
+            .meta_list("gc/")
+            .await?
+            .into_iter()
+            .find(|e| e.key == GC_EPOCH_KEY)
+            .map(|e| e.modified))
+    }
+
     /// Marks `digest` as just referenced, so a concurrent garbage collection keeps it.
     async fn touch(&self, digest: &Digest) -> Result<()> {
         self.meta_put(&touch_key(digest), Bytes::new()).await
     }
 }
+
+/// Rewritten by every collection that deleted blobs, so servers drop their caches.
+pub const GC_EPOCH_KEY: &str = "gc/epoch";
 
 // '+' never occurs in a repository name, so it stands for '/' and keeps catalog keys flat
 // (a repository `a/b` and a repository `a/b/c` would otherwise need `a/b` as file and dir).

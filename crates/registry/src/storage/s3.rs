@@ -463,90 +463,32 @@ impl Storage for S3Storage {
     }
 }
 
-/// A moto S3 server for tests, stopped on drop.
+/// A moto S3 server for tests (shared with the integration tests).
 #[cfg(test)]
-pub(crate) mod moto {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    pub(crate) struct Moto {
-        child: Child,
-        pub port: u16,
-    }
-
-    impl Drop for Moto {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    impl Moto {
-        /// Starts `moto_server` with one bucket; `None` (with the reason printed) when moto
-        /// is not installed.
-        pub(crate) fn start(bucket: &str) -> Option<Moto> {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .ok()?;
-            let child = match Command::new("moto_server")
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("skipping the S3 test: moto_server not runnable ({e}); pip install 'moto[server]'");
-                    return None;
-                }
-            };
-            let moto = Moto { child, port };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                    let req = format!(
-                        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    let mut resp = String::new();
-                    if s.write_all(req.as_bytes()).is_ok() && s.read_to_string(&mut resp).is_ok() {
-                        assert!(
-                            resp.starts_with("HTTP/1.1 200"),
-                            "creating the bucket: {resp}"
-                        );
-                        return Some(moto);
-                    }
-                }
-                assert!(Instant::now() < deadline, "moto_server did not start");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-
-        pub(crate) fn config(&self, bucket: &str) -> crate::config::S3Config {
-            crate::config::S3Config {
-                bucket: bucket.into(),
-                endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
-                region: "us-east-1".into(),
-                access_key_id: Some("test".into()),
-                secret_access_key: Some("test".into()),
-                prefix: "reg".into(),
-            }
-        }
-    }
-}
+#[path = "moto.rs"]
+pub(crate) mod moto;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(m: &moto::Moto, bucket: &str) -> S3Config {
+        S3Config {
+            bucket: bucket.into(),
+            endpoint: Some(format!("http://127.0.0.1:{}", m.port)),
+            region: "us-east-1".into(),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+            prefix: "reg".into(),
+        }
+    }
 
     #[tokio::test]
     async fn passes_the_storage_conformance_suite_against_moto() {
         let Some(moto) = moto::Moto::start("conformance") else {
             return;
         };
-        let s = S3Storage::new(&moto.config("conformance")).unwrap();
+        let s = S3Storage::new(&config(&moto, "conformance")).unwrap();
         super::super::conformance::run(&s).await;
         super::super::conformance::concurrent_pushes(Arc::new(s)).await;
     }
@@ -556,7 +498,7 @@ mod tests {
         let Some(moto) = moto::Moto::start("large") else {
             return;
         };
-        let s = S3Storage::new(&moto.config("large")).unwrap();
+        let s = S3Storage::new(&config(&moto, "large")).unwrap();
         let data: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
         let d = Digest::of(crate::digest::Algorithm::Sha256, &data);
         let parts: Vec<std::io::Result<Bytes>> = data
