@@ -112,7 +112,11 @@ impl Drop for Fixture {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
-        let _ = berth_runtime::Builtin::new(self.args.runtime_root.clone()).delete(&self.id, true);
+        let root = self.args.runtime_root.clone();
+        let _ = match &self.args.runtime_binary {
+            Some(bin) => berth_runtime::External::new(bin.clone(), root).delete(&self.id, true),
+            None => berth_runtime::Builtin::new(root).delete(&self.id, true),
+        };
         // Cgroups the runtime may have left (a failed test, a killed shim).
         if let Ok(hierarchies) = fs::read_dir("/sys/fs/cgroup") {
             for h in hierarchies.flatten() {
@@ -346,6 +350,39 @@ fn tty_stream_is_raw() {
 }
 
 #[test]
+fn tty_stdin_drives_an_interactive_shell() {
+    let f = Fixture::new("ttyin", &["sh"], true, true);
+    let (_, client) = f.spawn();
+    let mut s = attach(&client, true);
+    client.start().unwrap();
+    s.write_all(b"echo marker-$((6*7))\nexit 7\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    // The terminal echoes the input and shows the result of the expansion.
+    assert!(text.contains("marker-42\r\n"), "{text:?}");
+    assert_eq!(client.wait().unwrap().exit_code, 7);
+}
+
+#[test]
+fn external_runtime_runs_the_same_protocol() {
+    let Some(runc) = ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("runc not installed: skipping the external runtime test");
+        return;
+    };
+    let mut f = Fixture::new("runc", &["sh", "-c", "echo via-runc; exit 4"], false, false);
+    f.args.runtime_binary = Some(runc.into());
+    let (_, client) = f.spawn();
+    let a = attach(&client, false);
+    client.start().unwrap();
+    assert_eq!(demux(a).0, "via-runc\n");
+    assert_eq!(client.wait().unwrap().exit_code, 4);
+}
+
+#[test]
 fn exec_runs_inside_a_running_container() {
     let f = Fixture::new("exec", &["sleep", "100"], false, false);
     let (init, client) = f.spawn();
@@ -400,6 +437,18 @@ fn exec_runs_inside_a_running_container() {
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(demux(stream), ("via-exec-stdin".to_string(), String::new()));
     assert_eq!(client.exec_wait("e3").unwrap(), 0);
+
+    // A missing executable is an error with docker's text, not a process.
+    let req = ExecRequest {
+        exec_id: "e4".into(),
+        args: vec!["no-such-tool".into()],
+        ..ExecRequest::default()
+    };
+    let err = client.exec(&req).unwrap_err().to_string();
+    assert!(
+        err.contains(r#"exec: "no-such-tool": executable file not found in $PATH"#),
+        "{err}"
+    );
 
     let err = client.exec_wait("nope").unwrap_err().to_string();
     assert_eq!(err, "No such exec instance: nope");
