@@ -13,7 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub detail: Value,
+    // Boxed: keeps `Result<_, ApiError>` small on the hot path.
+    pub detail: Option<Box<Value>>,
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -23,13 +24,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            detail: Value::Null,
+            detail: None,
             headers: Vec::new(),
         }
     }
 
     pub fn detail(mut self, detail: Value) -> ApiError {
-        self.detail = detail;
+        self.detail = Some(Box::new(detail));
         self
     }
 
@@ -103,7 +104,7 @@ impl IntoResponse for ApiError {
         let body = json!({"errors": [{
             "code": self.code,
             "message": self.message,
-            "detail": self.detail,
+            "detail": self.detail.map(|d| *d).unwrap_or(Value::Null),
         }]});
         let mut resp = Response::new(Body::from(body.to_string()));
         *resp.status_mut() = self.status;

@@ -207,10 +207,10 @@ mod tests {
 
         // With no grace the orphan goes, and its link with it; dry run deletes nothing.
         let r = collect(&s, Duration::ZERO, true).await.unwrap();
-        assert_eq!(r.blobs_deleted, [orphan.clone()]);
+        assert_eq!(r.blobs_deleted, std::slice::from_ref(&orphan));
         assert!(s.blob_stat(&orphan).await.unwrap().is_some());
         let r = collect(&s, Duration::ZERO, false).await.unwrap();
-        assert_eq!(r.blobs_deleted, [orphan.clone()]);
+        assert_eq!(r.blobs_deleted, std::slice::from_ref(&orphan));
         assert_eq!(r.bytes_freed, 15);
         assert!(s.blob_stat(&orphan).await.unwrap().is_none());
         assert!(!s.blob_linked("r", &orphan).await.unwrap());
