@@ -28,6 +28,12 @@ pub enum Error {
     /// The peer does not speak the protocol.
     #[error("shim protocol error: {0}")]
     Protocol(String),
+    /// The runtime refused (its text carries docker's wording where there is one).
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::Error),
+    /// The container's log could not be opened.
+    #[error(transparent)]
+    Log(#[from] berth_logs::Error),
     /// The shim did not come up.
     #[error("starting the shim for container {id} failed: {reason}")]
     Spawn { id: String, reason: String },

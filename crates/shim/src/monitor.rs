@@ -245,7 +245,7 @@ impl BundleInfo {
 
 /// Parses the daemon's resolved `uid:gid[:extra,…]`.
 fn parse_user(s: &str) -> Result<User> {
-    let bad = || Error::Shim(format!("invalid exec user {s:?}: want uid:gid[:gid,…]"));
+    let bad = || Error::Protocol(format!("invalid exec user {s:?}: want uid:gid[:gid,…]"));
     let mut parts = s.splitn(3, ':');
     let uid = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
     let gid = match parts.next() {
@@ -317,8 +317,7 @@ impl Monitor {
             _ => {}
         }
         let bundle = BundleInfo::read(&args.bundle)?;
-        let log = JsonFileWriter::open(&args.log_path, args.log_max_size, log_max_file(args))
-            .map_err(|e| Error::Shim(e.to_string()))?;
+        let log = JsonFileWriter::open(&args.log_path, args.log_max_size, log_max_file(args))?;
         let sock_path = args.state.join(SOCKET);
         let listener = bind(&sock_path)?;
         let runtime: Box<dyn Runtime> = match &args.runtime_binary {
@@ -1190,8 +1189,7 @@ fn with_pipes(
         stdin: in_r,
         stdout: out_w,
         stderr: err_w,
-    })
-    .map_err(|e| Error::Shim(e.to_string()))?;
+    })?;
     for fd in [in_w.as_ref(), Some(&out_r), Some(&err_r)]
         .into_iter()
         .flatten()
@@ -1219,12 +1217,10 @@ fn with_console(
     let result = (|| {
         let pid = start(InitIo::Console {
             socket: sock.to_owned(),
-        })
-        .map_err(|e| Error::Shim(e.to_string()))?;
+        })?;
         // The runtime has sent the master before create/exec returned; a nonblocking
         // listener turns "it never did" into an error instead of a hang.
-        let master =
-            berth_runtime::receive_pty_master(&listener).map_err(|e| Error::Shim(e.to_string()))?;
+        let master = berth_runtime::receive_pty_master(&listener)?;
         sys::set_nonblocking(master.as_fd()).map_err(|e| Error::sys("fcntl(O_NONBLOCK)", e))?;
         let dup = |fd: &OwnedFd| sys::dup(fd.as_fd()).map_err(|e| Error::sys("dup", e));
         let stdout = Some(dup(&master)?);
