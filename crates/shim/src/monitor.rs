@@ -405,6 +405,38 @@ impl Monitor {
             self.abandon();
         }
         let _ = fs::remove_file(self.state.join(SOCKET));
+        self.answer_latecomers();
+    }
+
+    /// Clients that connected while the shim was leaving: with the socket unlinked no
+    /// more can come, so the backlog is final. Each gets a real answer (the exit status
+    /// for `wait`) instead of a reset connection.
+    fn answer_latecomers(&mut self) {
+        let status = self.status.clone();
+        while let Ok((mut sock, _)) = self.listener.accept() {
+            // Blocking with a short timeout: the request is normally already there.
+            if sock.set_nonblocking(false).is_err()
+                || sock
+                    .set_read_timeout(Some(Duration::from_millis(200)))
+                    .is_err()
+            {
+                continue;
+            }
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while line.len() < MAX_REQUEST
+                && matches!(sock.read(&mut byte), Ok(1))
+                && byte[0] != b'\n'
+            {
+                line.push(byte[0]);
+            }
+            let answer = match (serde_json::from_slice::<Request>(&line), &status) {
+                (Ok(Request::Wait), Some(st)) => ok_line(status_json(st)),
+                (Ok(Request::Attach { .. }), Some(_)) => ok_line(Value::Null),
+                _ => error_line(&format!("container {} is not running", self.id)),
+            };
+            let _ = sock.write_all(&answer);
+        }
     }
 
     fn poll_set(&self) -> (Vec<libc::pollfd>, Vec<Token>) {
