@@ -158,6 +158,13 @@ impl Runtime for Builtin {
     fn exec(&self, id: &str, spec: &ExecSpec, io: InitIo) -> Result<i32> {
         let container = self.load(id, "exec")?;
         let process = exec_process(container.bundle(), spec)?;
+        // Check the command from outside first: a failure inside libcontainer's tenant
+        // leaves its forked helpers unreaped in the caller.
+        if let Some(init) = container.pid() {
+            let cwd = process["cwd"].as_str().unwrap_or("/");
+            let root = PathBuf::from(format!("/proc/{}/root", init.as_raw()));
+            lookup_executable(&root, &spec.args[0], &spec.env, cwd)?;
+        }
         // libcontainer reads the process from a file, as `runc exec --process`.
         let file = tempfile_in(&self.root, id)?;
         std::fs::write(&file.0, process.to_string())
@@ -253,7 +260,13 @@ impl Executor for BerthExecutor {
             .as_ref()
             .and_then(|p| p.env().clone())
             .unwrap_or_default();
-        lookup_executable(&args[0], &env)
+        let cwd = spec
+            .process()
+            .as_ref()
+            .map(|p| p.cwd().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Runs inside the container after pivot_root: "/" is the container's root.
+        lookup_executable(Path::new("/"), &args[0], &env, &cwd)
             .map(|_| ())
             .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_string()))
     }

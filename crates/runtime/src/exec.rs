@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::io::ExecSpec;
+use crate::user::resolve_in_root;
 
 /// Docker's PATH when the image sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -51,18 +52,29 @@ pub(crate) fn exec_process(bundle: &Path, spec: &ExecSpec) -> Result<Value> {
     Ok(process)
 }
 
-/// Finds `name` as `execvp` would, in the current mount namespace, with the texts runc
-/// (and so docker) reports.
-pub(crate) fn lookup_executable(name: &str, env: &[String]) -> Result<PathBuf> {
+/// Finds `name` as `execvp` would, with `root` taken as `/` (symlinks never leave it)
+/// and `cwd` for relative paths, reporting runc's (and so docker's) texts.
+pub(crate) fn lookup_executable(
+    root: &Path,
+    name: &str,
+    env: &[String],
+    cwd: &str,
+) -> Result<PathBuf> {
+    let cwd = if cwd.is_empty() { "/" } else { cwd };
+    let is_executable = |p: &Path| -> Result<Option<bool>> {
+        let Some(host) = resolve_in_root(root, p)? else {
+            return Ok(None);
+        };
+        Ok(Some(std::fs::metadata(host).is_ok_and(|m| {
+            m.is_file() && m.permissions().mode() & 0o111 != 0
+        })))
+    };
     if name.contains('/') {
-        let path = PathBuf::from(name);
-        return match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(path),
-            Ok(_) => Err(Error::PermissionDenied(name.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                Err(Error::PermissionDenied(name.to_string()))
-            }
-            Err(_) => Err(Error::NoSuchFile(name.to_string())),
+        let path = Path::new(cwd).join(name);
+        return match is_executable(&path)? {
+            Some(true) => Ok(path),
+            Some(false) => Err(Error::PermissionDenied(name.to_string())),
+            None => Err(Error::NoSuchFile(name.to_string())),
         };
     }
     let path_var = env
@@ -71,12 +83,11 @@ pub(crate) fn lookup_executable(name: &str, env: &[String]) -> Result<PathBuf> {
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
     for dir in path_var.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = Path::new(dir).join(name);
-        if let Ok(m) = std::fs::metadata(&candidate) {
-            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-                return Ok(candidate);
-            }
+        let candidate = Path::new(cwd)
+            .join(if dir.is_empty() { "." } else { dir })
+            .join(name);
+        if is_executable(&candidate)? == Some(true) {
+            return Ok(candidate);
         }
     }
     Err(Error::ExecutableNotFound(name.to_string()))
@@ -118,30 +129,67 @@ mod tests {
         let data = dir.path().join("data");
         std::fs::write(&data, "x").unwrap();
         let env = vec![format!("PATH=/nonexistent:{}", dir.path().display())];
-        assert_eq!(lookup_executable("tool", &env).unwrap(), bin);
         assert_eq!(
-            lookup_executable("nope", &env).unwrap_err().to_string(),
+            lookup_executable(Path::new("/"), "tool", &env, "/").unwrap(),
+            bin
+        );
+        assert_eq!(
+            lookup_executable(Path::new("/"), "nope", &env, "/")
+                .unwrap_err()
+                .to_string(),
             r#"exec: "nope": executable file not found in $PATH"#
         );
         // Not executable files in PATH are skipped like execvp does.
         assert!(matches!(
-            lookup_executable("data", &env),
+            lookup_executable(Path::new("/"), "data", &env, "/"),
             Err(Error::ExecutableNotFound(_))
         ));
         let data = data.to_string_lossy().into_owned();
         assert_eq!(
-            lookup_executable(&data, &env).unwrap_err().to_string(),
+            lookup_executable(Path::new("/"), &data, &env, "/")
+                .unwrap_err()
+                .to_string(),
             format!("exec: {data:?}: permission denied")
         );
         let dir_name = dir.path().to_string_lossy().into_owned();
         assert!(matches!(
-            lookup_executable(&dir_name, &env),
+            lookup_executable(Path::new("/"), &dir_name, &env, "/"),
             Err(Error::PermissionDenied(_))
         ));
         assert_eq!(
-            lookup_executable("/no/such", &env).unwrap_err().to_string(),
+            lookup_executable(Path::new("/"), "/no/such", &env, "/")
+                .unwrap_err()
+                .to_string(),
             r#"exec: "/no/such": stat /no/such: no such file or directory"#
         );
+    }
+
+    #[test]
+    fn lookup_inside_a_root() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("bin")).unwrap();
+        std::fs::create_dir_all(root.path().join("app")).unwrap();
+        let tool = root.path().join("bin/tool");
+        std::fs::write(&tool, "").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // An absolute link resolves inside the root, not on the host.
+        std::os::unix::fs::symlink("/bin/tool", root.path().join("app/run")).unwrap();
+        std::os::unix::fs::symlink("/bin/sh", root.path().join("bin/hostsh")).unwrap();
+        let env = vec!["PATH=/bin".to_string()];
+        assert_eq!(
+            lookup_executable(root.path(), "tool", &env, "/").unwrap(),
+            Path::new("/bin/tool")
+        );
+        assert!(lookup_executable(root.path(), "./run", &env, "/app").is_ok());
+        assert!(lookup_executable(root.path(), "/app/run", &env, "/").is_ok());
+        assert!(matches!(
+            lookup_executable(root.path(), "hostsh", &env, "/"),
+            Err(Error::ExecutableNotFound(_))
+        ));
+        assert!(matches!(
+            lookup_executable(root.path(), "/bin", &env, "/"),
+            Err(Error::PermissionDenied(_))
+        ));
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl External {
         op: &'static str,
         id: &str,
         args: Vec<OsString>,
-        stdio: Option<(OwnedFd, OwnedFd, OwnedFd)>,
+        stdio: Option<Stdio3>,
     ) -> Result<Vec<u8>> {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| Error::io(format!("creating {}", self.root.display()), e))?;
@@ -122,8 +122,11 @@ fn read_pid(path: &Path) -> Result<i32> {
     })
 }
 
+/// stdin, stdout, stderr of a runtime invocation.
+type Stdio3 = (OwnedFd, OwnedFd, OwnedFd);
+
 /// Splits `io` into the process's stdio (or none with a console socket) and extra args.
-fn io_args(io: InitIo) -> Result<(Option<(OwnedFd, OwnedFd, OwnedFd)>, Vec<OsString>)> {
+fn io_args(io: InitIo) -> Result<(Option<Stdio3>, Vec<OsString>)> {
     match io {
         InitIo::Console { socket } => Ok((
             None,

@@ -258,8 +258,12 @@ fn spec_json(input: &SpecInput) -> Result<Value> {
             "effective": caps,
             "permitted": caps,
         },
-        "noNewPrivileges": input.no_new_privileges,
     });
+    // Only when set: libcontainer 0.7 tests presence, not value, to decide whether the
+    // filter is loaded before the capability drop (needed without no_new_privs).
+    if input.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
     if !input.user.additional_gids.is_empty() {
         process["user"]["additionalGids"] = json!(input.user.additional_gids);
     }
@@ -552,8 +556,9 @@ pub(crate) fn resources_json(r: &Resources, privileged: bool) -> Value {
         ])
     };
     let mut out = json!({ "devices": devices });
-    out.as_object_mut()
-        .map(|o| o.extend(limits_json(r).as_object().cloned().unwrap_or_default()));
+    if let (Some(o), Value::Object(limits)) = (out.as_object_mut(), limits_json(r)) {
+        o.extend(limits);
+    }
     out
 }
 
@@ -790,7 +795,7 @@ mod tests {
         let devices = v["linux"]["resources"]["devices"].as_array().unwrap();
         assert_eq!(devices[0], json!({"allow": false, "access": "rwm"}));
         assert!(devices.len() > 5);
-        assert_eq!(v["process"]["noNewPrivileges"], false);
+        assert!(v["process"].get("noNewPrivileges").is_none());
     }
 
     #[test]
