@@ -17,7 +17,7 @@ pub use berth_image::Reference;
 pub use config::{Config, ConfigError, Flags, DEFAULT_CONFIG_FILE, DEFAULT_HOST};
 pub use error::{Error, Result};
 pub use events::Events;
-pub use images::{ImageFilters, ImportOptions, SavePlan};
+pub use images::{ImageFilters, ImportOptions, PullOptions, PushOptions, SavePlan};
 
 use berth_snapshot::Snapshotter;
 use berth_store::ContentStore;

@@ -4,6 +4,8 @@
 mod filters;
 mod import;
 mod load;
+mod pull;
+mod push;
 mod save;
 pub(crate) mod store;
 mod unpack;
@@ -25,6 +27,8 @@ use filters::{
 use store::Image;
 
 pub use import::ImportOptions;
+pub use pull::PullOptions;
+pub use push::PushOptions;
 pub use save::SavePlan;
 
 /// Filters as the API sends them: name → accepted values.

@@ -60,6 +60,15 @@ impl Daemon {
         &self,
         jobs: &[(PathBuf, Digest, Digest)],
     ) -> Result<Vec<UnpackedLayer>> {
+        self.unpack_blobs_with(jobs, &|_, _| {})
+    }
+
+    /// [`Daemon::unpack_blobs`], telling `progress(job, bytes of the blob read so far)`.
+    pub(crate) fn unpack_blobs_with(
+        &self,
+        jobs: &[(PathBuf, Digest, Digest)],
+        progress: &(dyn Fn(usize, u64) + Sync),
+    ) -> Result<Vec<UnpackedLayer>> {
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::new());
         let workers = std::thread::available_parallelism()
@@ -74,7 +83,7 @@ impl Daemon {
                     let Some((path, blob, diff_id)) = jobs.get(k) else {
                         break;
                     };
-                    let r = self.unpack_file(path, blob, diff_id);
+                    let r = self.unpack_file(path, blob, diff_id, &|n| progress(k, n));
                     let failed = r.is_err();
                     results
                         .lock()
@@ -92,11 +101,22 @@ impl Daemon {
         results.into_iter().map(|(_, r)| r).collect()
     }
 
-    fn unpack_file(&self, path: &Path, blob: &Digest, diff_id: &Digest) -> Result<UnpackedLayer> {
+    fn unpack_file(
+        &self,
+        path: &Path,
+        blob: &Digest,
+        diff_id: &Digest,
+        progress: &dyn Fn(u64),
+    ) -> Result<UnpackedLayer> {
         let file = File::open(path).map_err(Error::io("layer blob"))?;
         let prepared = self.snapshots.prepare()?;
+        let counted = Counted {
+            inner: file,
+            read: 0,
+            progress,
+        };
         let applied =
-            berth_layer::apply(BufReader::with_capacity(READ_BUF, file), prepared.path())?;
+            berth_layer::apply(BufReader::with_capacity(READ_BUF, counted), prepared.path())?;
         verify_diff_id(blob, &applied, diff_id)?;
         Ok(UnpackedLayer {
             size: applied.size,
@@ -146,6 +166,22 @@ impl Daemon {
         }
         st.set_refs(refs);
         Ok(out)
+    }
+}
+
+/// A reader that reports how far it got (pull's `Extracting` progress).
+struct Counted<'a, R> {
+    inner: R,
+    read: u64,
+    progress: &'a dyn Fn(u64),
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        (self.progress)(self.read);
+        Ok(n)
     }
 }
 

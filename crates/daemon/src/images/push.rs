@@ -1,0 +1,294 @@
+//! `POST /images/{name}/push`: layers (skipped when the registry has them,
+//! mounted when another repository of the same registry does), the config,
+//! then the manifest under each tag.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_distribution::{AuthConfig, LayerStatus, Progress, Repository};
+use berth_image::manifest::{media_type, Descriptor, Manifest};
+use berth_image::Reference;
+use berth_store::Digest;
+
+use super::pull::{dist_error, RegistrySettings};
+use super::store::Image;
+use crate::{Daemon, Error, Result};
+
+/// What a push needs besides the name.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// The tag to push; every tag of the repository when empty.
+    pub tag: String,
+    pub auth: AuthConfig,
+}
+
+/// The manifest docker would write for an image: Docker schema 2 when its
+/// layers have Docker media types, else OCI.
+fn manifest_of(img: &Image, config_size: u64) -> (Vec<u8>, &'static str) {
+    let docker = img
+        .record
+        .layers
+        .iter()
+        .any(|l| l.media_type.starts_with("application/vnd.docker."));
+    let (mt, config_mt) = if docker {
+        (media_type::DOCKER_MANIFEST, media_type::DOCKER_CONFIG)
+    } else {
+        (media_type::OCI_MANIFEST, media_type::OCI_CONFIG)
+    };
+    let m = Manifest {
+        schema_version: 2,
+        media_type: Some(mt.to_string()),
+        artifact_type: None,
+        config: Descriptor::new(config_mt, img.id().as_str(), config_size),
+        layers: img
+            .record
+            .layers
+            .iter()
+            .map(|l| Descriptor::new(&l.media_type, l.blob.as_str(), l.blob_size))
+            .collect(),
+        subject: None,
+        annotations: Default::default(),
+    };
+    (m.to_vec(), mt)
+}
+
+impl Daemon {
+    /// Pushes `name` (a repository, with `opts.tag` or all its tags).
+    pub fn push(
+        &self,
+        name: &str,
+        opts: &PushOptions,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<()> {
+        let r = Reference::parse(name).map_err(|e| Error::InvalidParameter(e.to_string()))?;
+        let repo_ref = r.trimmed();
+        let targets: Vec<(Reference, std::sync::Arc<Image>)> = {
+            let st = self.read();
+            if opts.tag.is_empty() && r.tag().is_none() {
+                let mut v = Vec::new();
+                for (k, id) in st.refs() {
+                    let Ok(t) = Reference::parse(k) else { continue };
+                    if t.tag().is_some() && t.name() == repo_ref.name() {
+                        if let Some(img) = st.images.get(id) {
+                            v.push((t, img.clone()));
+                        }
+                    }
+                }
+                if v.is_empty() {
+                    return Err(Error::NotFound(format!(
+                        "An image does not exist locally with the tag: {}",
+                        repo_ref.familiar_name()
+                    )));
+                }
+                v
+            } else {
+                let tag = if opts.tag.is_empty() {
+                    r.tag().unwrap_or("latest").to_string()
+                } else {
+                    opts.tag.clone()
+                };
+                let t = repo_ref
+                    .with_tag(&tag)
+                    .map_err(|e| Error::InvalidParameter(e.to_string()))?;
+                let img = st
+                    .refs()
+                    .get(&t.to_string())
+                    .and_then(|id| st.images.get(id))
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "An image does not exist locally with the tag: {}",
+                            repo_ref.familiar_name()
+                        ))
+                    })?;
+                vec![(t, img)]
+            }
+        };
+        let creds = opts
+            .auth
+            .credentials()
+            .map_err(|e| Error::InvalidParameter(e.to_string()))?;
+        let settings = RegistrySettings::from_config(&self.config)?;
+        let client = self.registry()?;
+        let sink = Mutex::new(progress);
+        let send = |p: Progress| {
+            let mut f = sink.lock().unwrap_or_else(|e| e.into_inner());
+            (*f)(p);
+        };
+        send(Progress::Message {
+            id: None,
+            status: format!("The push refers to repository [{}]", repo_ref.name()),
+        });
+        let ep = client.hosts().push_endpoint(r.domain());
+        let repo = client
+            .repository(&ep, r.path(), &creds, true)
+            .map_err(dist_error)?;
+        for (t, img) in targets {
+            self.push_layers(&repo, &img, settings.uploads, &send)?;
+            let config = self.content.read(img.id())?;
+            if repo
+                .blob_exists(img.id().as_str())
+                .map_err(dist_error)?
+                .is_none()
+            {
+                repo.upload_blob(
+                    img.id().as_str(),
+                    config.len() as u64,
+                    &mut config.as_slice(),
+                    &mut |_| {},
+                )
+                .map_err(dist_error)?;
+            }
+            let (bytes, mt) = manifest_of(&img, config.len() as u64);
+            let tag = t.tag().unwrap_or("latest");
+            let digest = repo.put_manifest(tag, mt, &bytes).map_err(dist_error)?;
+            send(Progress::Message {
+                id: None,
+                status: format!("{tag}: digest: {digest} size: {}", bytes.len()),
+            });
+            send(Progress::Aux(serde_json::json!({
+                "Tag": tag, "Digest": digest, "Size": bytes.len()
+            })));
+            self.events.emit(
+                "image",
+                "push",
+                &t.familiar_string(),
+                super::attrs(&t.familiar_name()),
+            );
+        }
+        Ok(())
+    }
+
+    fn push_layers(
+        &self,
+        repo: &Repository<'_>,
+        img: &Image,
+        workers: usize,
+        send: &(dyn Fn(Progress) + Sync),
+    ) -> Result<()> {
+        // docker lists layers top first.
+        let mut layers: Vec<(Digest, u64)> = Vec::new();
+        for l in img.record.layers.iter().rev() {
+            if !layers.iter().any(|(d, _)| *d == l.blob) {
+                layers.push((l.blob.clone(), l.blob_size));
+            }
+        }
+        let layer = |d: &Digest, status| {
+            send(Progress::Layer {
+                id: d.hex()[..12].to_string(),
+                status,
+            })
+        };
+        for (d, _) in &layers {
+            layer(d, LayerStatus::Preparing);
+        }
+        for (d, _) in layers.iter().skip(workers) {
+            layer(d, LayerStatus::Waiting);
+        }
+        let next = AtomicUsize::new(0);
+        let failed: Mutex<Option<Error>> = Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..workers.min(layers.len()) {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((d, size)) = layers.get(k) else {
+                        break;
+                    };
+                    if let Err(e) = self.push_layer(repo, d, *size, &layer) {
+                        failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                        next.store(layers.len(), Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn push_layer(
+        &self,
+        repo: &Repository<'_>,
+        d: &Digest,
+        size: u64,
+        layer: &(dyn Fn(&Digest, LayerStatus) + Sync),
+    ) -> Result<()> {
+        if repo.blob_exists(d.as_str()).map_err(dist_error)?.is_some() {
+            layer(d, LayerStatus::LayerAlreadyExists);
+            return Ok(());
+        }
+        let mut file = self.content.open_blob(d)?;
+        let size = if size > 0 {
+            size
+        } else {
+            self.content.size(d)?
+        };
+        let mut last = Instant::now();
+        repo.upload_blob(d.as_str(), size, &mut file, &mut |n| {
+            if last.elapsed() >= Duration::from_millis(100) || n == size {
+                last = Instant::now();
+                layer(
+                    d,
+                    LayerStatus::Pushing {
+                        current: n,
+                        total: size,
+                    },
+                );
+            }
+        })
+        .map_err(dist_error)?;
+        layer(d, LayerStatus::Pushed);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::store::{ImageRecord, LayerRecord};
+
+    #[test]
+    fn manifest_kind_follows_the_layers() {
+        let layer = |mt: &str| LayerRecord {
+            blob: Digest::of(b"l"),
+            media_type: mt.into(),
+            blob_size: 1,
+            diff_id: Digest::of(b"d"),
+            size: 1,
+        };
+        let config: berth_image::config::ImageConfig =
+            berth_image::config::ImageConfig::from_slice(
+                br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#,
+            )
+            .unwrap();
+        let img = Image::new(
+            ImageRecord {
+                id: Digest::of(b"c"),
+                layers: vec![layer(media_type::DOCKER_LAYER_GZIP)],
+                parent: None,
+                last_tag_time: None,
+            },
+            config.clone(),
+        );
+        let (bytes, mt) = manifest_of(&img, 10);
+        assert_eq!(mt, media_type::DOCKER_MANIFEST);
+        let m: Manifest = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(m.config.media_type, media_type::DOCKER_CONFIG);
+        assert_eq!(m.layers[0].digest, Digest::of(b"l").as_str());
+        let img = Image::new(
+            ImageRecord {
+                id: Digest::of(b"c"),
+                layers: vec![layer(media_type::OCI_LAYER)],
+                parent: None,
+                last_tag_time: None,
+            },
+            config,
+        );
+        assert_eq!(manifest_of(&img, 10).1, media_type::OCI_MANIFEST);
+    }
+}
