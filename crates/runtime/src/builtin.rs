@@ -281,6 +281,13 @@ mod reaper {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     use nix::unistd::{execvp, fork, ForkResult, Pid};
 
+    /// Tells the container's stderr why the init gave up (it is the only channel left).
+    fn report(message: &str) {
+        let line = format!("berth-init: {message}\n");
+        // SAFETY: writing a valid buffer to fd 2.
+        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    }
+
     pub(super) fn run(args: &[CString]) -> ! {
         let all = SigSet::all();
         let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None);
@@ -289,13 +296,13 @@ mod reaper {
             Ok(ForkResult::Child) => {
                 let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
                 let err = execvp(&args[0], args).unwrap_err();
-                eprintln!("berth-init: exec {:?} failed: {}", args[0], err.desc());
+                report(&format!("exec {:?} failed: {}", args[0], err.desc()));
                 // SAFETY: exiting the forked child without running parent destructors.
                 unsafe { libc::_exit(127) }
             }
             Ok(ForkResult::Parent { child }) => child,
             Err(e) => {
-                eprintln!("berth-init: fork failed: {}", e.desc());
+                report(&format!("fork failed: {}", e.desc()));
                 // SAFETY: plain process exit.
                 unsafe { libc::_exit(1) }
             }

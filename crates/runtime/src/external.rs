@@ -9,6 +9,7 @@ use crate::builtin::tempfile_in;
 use crate::error::{Error, Result};
 use crate::exec::{classify, exec_process};
 use crate::io::{ExecSpec, InitIo, Runtime};
+use crate::spec::INIT_ANNOTATION;
 
 /// Runs containers with an external OCI runtime; its state lives under `state_root`.
 ///
@@ -155,14 +156,23 @@ fn with_exec_texts(err: Error, args0: Option<&str>) -> Error {
     }
 }
 
-fn first_arg(bundle: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(bundle.join("config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["process"]["args"][0].as_str().map(str::to_string)
+fn read_config(bundle: &Path) -> Result<serde_json::Value> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Spec(format!("{}: {e}", path.display())))
 }
 
 impl Runtime for External {
     fn create(&self, id: &str, bundle: &Path, io: InitIo) -> Result<i32> {
+        let config = read_config(bundle)?;
+        if config["annotations"][INIT_ANNOTATION] == "true" {
+            return Err(Error::Spec(format!(
+                "--init is provided by the built-in runtime only, not by {}",
+                self.binary.display()
+            )));
+        }
+        let args0 = config["process"]["args"][0].as_str().map(str::to_string);
         become_subreaper()?;
         let pid_file = self.pid_file(id, "init");
         let (stdio, mut args) = io_args(io)?;
@@ -176,7 +186,7 @@ impl Runtime for External {
         all.append(&mut args);
         all.push(id.into());
         self.run("create", id, all, stdio)
-            .map_err(|e| with_exec_texts(e, first_arg(bundle).as_deref()))?;
+            .map_err(|e| with_exec_texts(e, args0.as_deref()))?;
         read_pid(&pid_file)
     }
 

@@ -355,16 +355,28 @@ fn normalize_cap(cap: &str) -> Result<String> {
     }
 }
 
-/// Capabilities the running kernel knows (`/proc/sys/kernel/cap_last_cap`).
+/// Capabilities the running kernel knows (`/proc/sys/kernel/cap_last_cap`) and this
+/// process may grant (its bounding set): in a nested or restricted host, asking for a
+/// capability outside it makes the runtime fail ("unable to apply caps").
 pub(crate) fn known_capabilities() -> Vec<String> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(ALL_CAPABILITIES.len() - 1);
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
     ALL_CAPABILITIES
         .iter()
+        .enumerate()
         .take(last + 1)
-        .map(|c| c.to_string())
+        .filter(|(i, _)| bounding & (1 << i) != 0)
+        .map(|(_, c)| c.to_string())
         .collect()
 }
 

@@ -39,6 +39,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("cgroup_limits", cgroup_limits),
     ("user", user),
     ("init", init),
+    ("privileged_and_read_only", privileged_and_read_only),
 ];
 
 fn main() -> ExitCode {
@@ -619,16 +620,88 @@ fn user(f: &Fixture) -> Result<(), String> {
 }
 
 fn init(f: &Fixture) -> Result<(), String> {
-    if !f.is_builtin {
-        // --init is the built-in runtime's executor; runc runs the command as PID 1.
-        return Ok(());
-    }
     let mut input = f.input(&["sh", "-c", "echo pid=$$; exit 7"]);
     input.init = true;
+    if !f.is_builtin {
+        // --init is the built-in runtime's executor; runc refuses rather than ignore it.
+        f.write_bundle(&input)?;
+        let err = f.runtime.create(&f.id, &f.bundle(), null_io()?);
+        return check(
+            matches!(&err, Err(e) if e.to_string().contains("--init")),
+            || format!("runc with --init: {err:?}"),
+        );
+    }
     let (io, out) = pipe_io()?;
     let pid = f.run(&input, io)?;
     let text = read_all(out)?;
     let code = wait_exit(pid)?;
     check(text.trim() == "pid=2", || format!("init output {text:?}"))?;
     check(code == 7, || format!("exit code {code}, want 7"))
+}
+
+/// Runs `script` with `input` and returns (exit code, output).
+fn run_script(f: &Fixture, input: &SpecInput) -> Result<(i32, String), String> {
+    let (io, out) = pipe_io()?;
+    let pid = f.run(input, io)?;
+    let text = read_all(out)?;
+    let code = wait_exit(pid)?;
+    f.runtime
+        .delete(&f.id, true)
+        .map_err(|e| format!("delete: {e}"))?;
+    Ok((code, text))
+}
+
+fn privileged_and_read_only(f: &Fixture) -> Result<(), String> {
+    // Each run makes its own directory: the runs share one rootfs.
+    let script = |dir: &str| {
+        format!(
+            "mount -t tmpfs x /mnt 2>&1 && echo mounted; mkdir /{dir} 2>&1 && echo made; \
+             cat /proc/kcore >/dev/null 2>&1 && echo kcore; ls /dev | grep -c ."
+        )
+    };
+    // Default: no mount (seccomp + caps), rootfs writable, kcore masked.
+    let (_, text) = run_script(f, &f.input(&["sh", "-c", &script("d1")]))?;
+    check(
+        !text.contains("mounted") && text.contains("made") && !text.contains("kcore"),
+        || format!("default: {text:?}"),
+    )?;
+    let default_devices: usize = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    // Read-only rootfs.
+    let mut input = f.input(&["sh", "-c", &script("d2")]);
+    input.read_only = true;
+    let (_, text) = run_script(f, &input)?;
+    check(
+        text.contains("Read-only file system") && !text.contains("made"),
+        || format!("read-only: {text:?}"),
+    )?;
+    // no_new_privileges loads the filter after the capability drop: still enforced.
+    let mut input = f.input(&[
+        "sh",
+        "-c",
+        "unshare -U true 2>/dev/null && echo ok || echo denied",
+    ]);
+    input.no_new_privileges = true;
+    let (_, text) = run_script(f, &input)?;
+    check(text.trim() == "denied", || {
+        format!("no-new-privileges: {text:?}")
+    })?;
+    // Privileged: mount works and the host's devices are there.
+    let mut input = f.input(&["sh", "-c", &script("d3")]);
+    input.privileged = true;
+    let (_, text) = run_script(f, &input)?;
+    let devices: usize = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    check(text.contains("mounted") && text.contains("made"), || {
+        format!("privileged: {text:?}")
+    })?;
+    check(devices > default_devices, || {
+        format!("privileged sees {devices} devices, default {default_devices}")
+    })
 }
