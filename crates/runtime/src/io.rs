@@ -42,7 +42,9 @@ pub struct ExecSpec {
 
 /// Creates and controls containers. Implementations fork: call them only from a
 /// single-threaded process (the shim). Processes returned by `create` and `exec` are
-/// children of the caller, who reaps them with `waitpid`.
+/// children of the caller, who reaps them with `waitpid`. When `create`/`exec` fail after
+/// forking, helper processes may be left as the caller's zombies: the caller, a child
+/// subreaper, reaps every child anyway.
 pub trait Runtime {
     /// Creates the container from `bundle/config.json`; the init is left blocked until
     /// [`Runtime::start`]. Returns the init's pid.
