@@ -39,8 +39,11 @@ pub struct FlagSpec {
     pub default_text: Option<&'static str>,
     /// Validates a value as the pflag `Value.Set` of the docker flag does; the
     /// error text follows `invalid argument "v" for "--f" flag: `.
-    pub check: Option<fn(&str) -> Result<(), String>>,
+    pub check: Option<Validator>,
 }
+
+/// A flag value check returning docker's error detail.
+pub type Validator = fn(&str) -> Result<(), String>;
 
 impl FlagSpec {
     pub const fn ty(mut self, name: &'static str) -> Self {
@@ -53,7 +56,7 @@ impl FlagSpec {
         self
     }
 
-    pub const fn check(mut self, f: fn(&str) -> Result<(), String>) -> Self {
+    pub const fn check(mut self, f: Validator) -> Self {
         self.check = Some(f);
         self
     }

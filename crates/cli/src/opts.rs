@@ -526,10 +526,9 @@ pub fn parse_mount(s: &str) -> Result<serde_json::Value, String> {
             _ => return Err(format!("unexpected key '{k}' in '{field}'")),
         }
     }
-    if !m
-        .get("Target")
+    if m.get("Target")
         .and_then(Value::as_str)
-        .is_some_and(|t| !t.is_empty())
+        .is_none_or(str::is_empty)
     {
         return Err("target is required".to_string());
     }

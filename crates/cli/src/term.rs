@@ -145,7 +145,7 @@ pub fn spawn_signal_proxy(
 }
 
 /// Sends the terminal size to `resize_path` (`/containers/{id}/resize` or
-/// `/exec/{id}/resize`); `Ok(false)` when stdout is no terminal.
+/// `/exec/{id}/resize`); nothing is sent when stdout is no terminal.
 pub async fn resize(client: &crate::client::Client, resize_path: &str) -> crate::error::Result<()> {
     let Some((h, w)) = size() else {
         return Ok(());

@@ -332,6 +332,17 @@ async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
     }
 }
 
+/// The client for a command that works on several containers: docker connects
+/// per container, so a daemon that does not answer is one error per name.
+pub async fn client_for_each(ctx: &mut Ctx<'_>, names: &[String]) -> Result<crate::client::Client> {
+    match ctx.client().await {
+        Err(e @ CliError::Connect(_)) => Err(CliError::msg(
+            vec![e.to_string(); names.len().max(1)].join("\n"),
+        )),
+        other => other,
+    }
+}
+
 /// Sends `method /containers/{name}{action}` for each name, printing each name
 /// that succeeded; failures are collected and reported together (exit 1), as
 /// docker's stop/kill/pause/… do.
@@ -342,7 +353,7 @@ pub async fn each_container(
     action: &str,
     query: &[(&str, String)],
 ) -> Result<()> {
-    let client = ctx.client().await?;
+    let client = client_for_each(ctx, names).await?;
     let mut errors = Vec::new();
     for name in names {
         let path = format!("/containers/{}{action}", crate::client::path_escape(name));
@@ -384,6 +395,28 @@ pub fn platform_json(s: &str) -> String {
         v["variant"] = json!(var);
     }
     v.to_string()
+}
+
+#[cfg(test)]
+mod tests_support {
+    pub(super) use super::tests::docker;
+
+    /// Runs `dispatch` and returns its result, stdout and stderr.
+    pub(super) fn run_args_full(args: &[&str]) -> (super::Result<()>, String, String) {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = rt.block_on(super::dispatch(&argv, &mut out, &mut err));
+        (
+            r,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -463,7 +496,7 @@ mod tests {
     }
 
     /// Runs the real docker CLI (no daemon needed for usage errors and help).
-    fn docker(args: &[&str]) -> Option<(i32, String, String)> {
+    pub(super) fn docker(args: &[&str]) -> Option<(i32, String, String)> {
         let out = std::process::Command::new("docker")
             .args(args)
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -558,6 +591,122 @@ mod tests {
                 assert_eq!(code, 0);
                 assert_eq!(out, stdout, "help of {args:?}");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod container_tests {
+    use super::tests_support::*;
+
+    /// Container commands against the real docker CLI: usage and flag errors,
+    /// run's parse errors, connect errors and `--help` (the same cases as
+    /// crates/berth/tests/containers_berth.rs, through `dispatch`).
+    #[test]
+    fn container_commands_match_real_docker() {
+        let cases: &[&[&str]] = &[
+            &["run"],
+            &["create"],
+            &["container", "run"],
+            &["start"],
+            &["stop"],
+            &["kill"],
+            &["wait"],
+            &["rm"],
+            &["container", "rm"],
+            &["rename", "a"],
+            &["update"],
+            &["ps", "x"],
+            &["container", "ls", "x"],
+            &["top"],
+            &["port"],
+            &["port", "a", "b", "c"],
+            &["logs", "a", "b"],
+            &["exec", "c"],
+            &["attach"],
+            &["container", "prune", "x"],
+            &["container", "inspect"],
+            &["run", "--bogus", "img"],
+            &["run", "-m", "1x", "img"],
+            &["run", "-m", "-1", "img"],
+            &["run", "--cpus", "1x", "img"],
+            &["run", "--cpus", "1.0000000001", "img"],
+            &["run", "--cpu-shares", "x", "img"],
+            &["run", "--ulimit", "nofile=2:1", "img"],
+            &["run", "--add-host", "foo:bar", "img"],
+            &["run", "--dns", "1.2", "img"],
+            &["run", "--sysctl", "a", "img"],
+            &["run", "-a", "foo", "img"],
+            &["run", "-e", "=x", "img"],
+            &["run", "-l", "=a", "img"],
+            &["run", "--mount", "type=bind,src=/a,target=/x,foo=1", "img"],
+            &["run", "--mount", "target=/a,readonly=x", "img"],
+            &["stop", "-t", "x", "c"],
+            &["ps", "-n", "x"],
+            &["run", "-p", "99999:80", "img"],
+            &["run", "-p", "1:2:3:4", "img"],
+            &["run", "-p", "8080:80/xyz", "img"],
+            &["run", "--pull", "foo", "img"],
+            &["run", "--rm", "--restart", "always", "img"],
+            &["run", "--restart=on-failure:x", "img"],
+            &["run", "--security-opt", "foo", "img"],
+            &["run", "--env-file", "/nonexistent/env", "img"],
+            &["create", "-p", "99999:80", "img"],
+            &["run", "-d", "-a", "stdout", "img"],
+            &["run", "img"],
+            &["create", "img"],
+            &["ps"],
+            &["rm", "a", "b"],
+            &["logs", "c"],
+            &["exec", "c", "ls"],
+            &["stop", "--help"],
+            &["restart", "--help"],
+            &["kill", "--help"],
+            &["pause", "--help"],
+            &["wait", "--help"],
+            &["rm", "--help"],
+            &["rename", "--help"],
+            &["update", "--help"],
+            &["ps", "--help"],
+            &["container", "ls", "--help"],
+            &["top", "--help"],
+            &["port", "--help"],
+            &["logs", "--help"],
+            &["exec", "--help"],
+            &["attach", "--help"],
+            &["stats", "--help"],
+            &["container", "prune", "--help"],
+            &["container", "inspect", "--help"],
+        ];
+        for args in cases {
+            let mut full = vec!["-H", "unix:///nonexistent/x.sock"];
+            full.extend_from_slice(args);
+            let Some((code, stdout, stderr)) = docker(&full) else {
+                eprintln!("docker CLI not installed; skipping");
+                return;
+            };
+            // berth keeps docker's own wording of the connect error.
+            let stderr = stderr
+                .replace("the berth daemon at", "the Docker daemon at")
+                .replace("Is the berth daemon", "Is the docker daemon");
+            let (r, out, err) = run_args_full(&full);
+            let (bcode, berr) = match r {
+                Ok(()) => (0, err),
+                Err(e) => {
+                    let t = e.to_string();
+                    let mut s = err;
+                    if !t.is_empty() {
+                        s.push_str(&t);
+                        s.push('\n');
+                    }
+                    (e.exit_code(), s)
+                }
+            };
+            assert_eq!(
+                (bcode, out.as_str(), berr.as_str()),
+                (code, stdout.as_str(), stderr.as_str()),
+                "berth differs from docker for {args:?}"
+            );
         }
     }
 }

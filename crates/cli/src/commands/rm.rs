@@ -44,7 +44,7 @@ pub fn query(p: &Parsed) -> Vec<(&'static str, String)> {
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
-    let client = ctx.client().await?;
+    let client = super::client_for_each(ctx, &p.args).await?;
     let force = p.bool("force");
     let q = query(p);
     let mut errors = Vec::new();

@@ -614,13 +614,9 @@ pub async fn create_container(
 pub async fn run_create(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
     let req =
         create_request(p, crate::term::size()).map_err(|m| report("create", &m, true, 125))?;
-    let client = ctx
-        .client()
-        .await
-        .map_err(|e| report("create", &e.to_string(), true, 125))?;
-    let id = create_container(ctx, &client, &req)
-        .await
-        .map_err(|e| report("create", &e.to_string(), true, 125))?;
+    // Daemon errors of `create` print as they are (exit 1), unlike run's.
+    let client = ctx.client().await?;
+    let id = create_container(ctx, &client, &req).await?;
     writeln!(ctx.out, "{id}")?;
     Ok(())
 }

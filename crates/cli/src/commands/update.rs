@@ -153,7 +153,7 @@ pub fn update_body(p: &Parsed) -> std::result::Result<ContainerUpdateBody, Strin
 pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
     let body = update_body(p).map_err(CliError::msg)?;
     let body = serde_json::to_value(&body).map_err(|e| CliError::msg(e.to_string()))?;
-    let client = ctx.client().await?;
+    let client = super::client_for_each(ctx, &p.args).await?;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     for name in &p.args {

@@ -18,7 +18,7 @@ pub const fn spec(path: &'static str) -> CommandSpec {
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
-    let client = ctx.client().await?;
+    let client = super::client_for_each(ctx, &p.args).await?;
     let mut errors = Vec::new();
     for name in &p.args {
         let resp = client
