@@ -30,11 +30,14 @@ fn run(bin: &str, args: &[&str]) -> Option<Out> {
     })
 }
 
-/// docker's text with its own name replaced by berth's.
+/// docker's text with its own name replaced by berth's (berth keeps docker's
+/// wording of the connect error).
 fn as_berth(s: &str) -> String {
     s.replace("docker", "berth")
         .replace("Docker", "berth")
         .replace("docs.berth.com", "docs.docker.com")
+        .replace("the berth daemon at", "the Docker daemon at")
+        .replace("Is the berth daemon", "Is the docker daemon")
 }
 
 #[track_caller]
