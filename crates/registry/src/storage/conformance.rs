@@ -129,7 +129,10 @@ pub(crate) async fn run(s: &dyn Storage) {
             .as_deref(),
         Some(mt)
     );
-    assert_eq!(s.manifest_list("lib/x").await.unwrap(), std::slice::from_ref(&dc));
+    assert_eq!(
+        s.manifest_list("lib/x").await.unwrap(),
+        std::slice::from_ref(&dc)
+    );
     assert!(s.manifest_list("lib/x/sub").await.unwrap().is_empty());
     s.tag_put("lib/x", "v2", &dc).await.unwrap();
     s.tag_put("lib/x", "v1", &d).await.unwrap();
