@@ -774,10 +774,12 @@ impl Repository<'_> {
     }
 
     /// Streams a blob into `sink`, from byte `offset` when the registry
-    /// supports ranges (else from 0; `sink.start` says which).
+    /// supports ranges (else from 0; `sink.start` says which). The sink is
+    /// called outside the client's runtime, so it may block.
     pub fn fetch_blob(&self, digest: &str, offset: u64, sink: &mut dyn BlobSink) -> Result<()> {
-        self.client.block_on(async {
-            let path = format!("blobs/{digest}");
+        let path = format!("blobs/{digest}");
+        let url = self.url(&path);
+        let resp = self.client.block_on(async {
             let mut headers = Vec::new();
             if offset > 0 {
                 headers.push((header::RANGE, format!("bytes={offset}-")));
@@ -794,58 +796,60 @@ impl Repository<'_> {
                     .unwrap_or_default();
                 return Err(parse_errors(status.as_u16(), &body));
             }
-            let sink_err = |source| DistError::Sink {
-                digest: digest.to_string(),
-                source,
-            };
-            let length = resp
+            Ok(resp)
+        })?;
+        let sink_err = |source| DistError::Sink {
+            digest: digest.to_string(),
+            source,
+        };
+        let length = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if resp.status() == StatusCode::PARTIAL_CONTENT {
+            let range = resp
                 .headers()
-                .get(header::CONTENT_LENGTH)
+                .get(header::CONTENT_RANGE)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            if status == StatusCode::PARTIAL_CONTENT {
-                let range = resp
-                    .headers()
-                    .get(header::CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_content_range);
-                match range {
-                    Some((start, total)) if start == offset => sink
-                        .start(offset, total.or(length.map(|l| l + offset)))
-                        .map_err(sink_err)?,
-                    _ => {
-                        return Err(DistError::Protocol(format!(
-                            "registry answered the range request for {digest} with another range"
-                        )))
-                    }
+                .and_then(parse_content_range);
+            match range {
+                Some((start, total)) if start == offset => sink
+                    .start(offset, total.or(length.map(|l| l + offset)))
+                    .map_err(sink_err)?,
+                _ => {
+                    return Err(DistError::Protocol(format!(
+                        "registry answered the range request for {digest} with another range"
+                    )))
                 }
-            } else {
-                sink.start(0, length).map_err(sink_err)?;
             }
-            let mut body = resp.into_body();
-            loop {
-                let frame = tokio::time::timeout(STALL, body.frame())
-                    .await
-                    .map_err(|_| DistError::Connect {
-                        url: self.url(&path),
-                        message: format!("no data for {} seconds", STALL.as_secs()),
-                    })?;
-                match frame {
-                    None => return Ok(()),
-                    Some(Err(e)) => {
-                        return Err(DistError::Connect {
-                            url: self.url(&path),
-                            message: chain(&e),
-                        })
-                    }
-                    Some(Ok(f)) => {
-                        if let Some(data) = f.data_ref() {
-                            sink.write(data).map_err(sink_err)?;
-                        }
+        } else {
+            sink.start(0, length).map_err(sink_err)?;
+        }
+        let mut body = resp.into_body();
+        loop {
+            let frame = self
+                .client
+                .block_on(async { tokio::time::timeout(STALL, body.frame()).await })
+                .map_err(|_| DistError::Connect {
+                    url: url.clone(),
+                    message: format!("no data for {} seconds", STALL.as_secs()),
+                })?;
+            match frame {
+                None => return Ok(()),
+                Some(Err(e)) => {
+                    return Err(DistError::Connect {
+                        url,
+                        message: chain(&e),
+                    })
+                }
+                Some(Ok(f)) => {
+                    if let Some(data) = f.data_ref() {
+                        sink.write(data).map_err(sink_err)?;
                     }
                 }
             }
-        })
+        }
     }
 
     /// The size of a blob if the repository has it.

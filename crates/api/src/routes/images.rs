@@ -53,7 +53,11 @@ pub async fn post_by_name(
     State(s): State<AppState>,
     Path(rest): Path<String>,
     Query(q): Q,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/push") {
+        return super::registry::push(s, name.to_string(), q.get("tag").cloned(), &headers).await;
+    }
     if let Some(name) = rest.strip_suffix("/tag") {
         let d = s.daemon.clone();
         let name = name.to_string();
@@ -125,9 +129,11 @@ enum Report {
 /// Runs `job` on a blocking thread, streaming the messages it emits. As dockerd
 /// does, a job that fails before its first message gets a plain HTTP error;
 /// a later failure becomes the stream's last message.
-async fn message_stream<F>(job: F) -> ApiResult<Response>
+pub(super) async fn message_stream<F>(job: F) -> ApiResult<Response>
 where
-    F: FnOnce(&mut dyn FnMut(JsonMessage)) -> Result<(), berth_daemon::Error> + Send + 'static,
+    F: FnOnce(&mut (dyn FnMut(JsonMessage) + Send)) -> Result<(), berth_daemon::Error>
+        + Send
+        + 'static,
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Report>(16);
     tokio::task::spawn_blocking(move || {
@@ -178,6 +184,7 @@ pub async fn load(State(s): State<AppState>, body: Body) -> ApiResult<Response> 
 pub async fn create(
     State(s): State<AppState>,
     Query(q): Query<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let get = |k: &str| {
@@ -187,12 +194,7 @@ pub async fn create(
             .map(|(_, v)| v.clone())
     };
     if let Some(image) = get("fromImage") {
-        return Err(ApiError {
-            status: StatusCode::NOT_IMPLEMENTED,
-            message: format!(
-                "pulling {image} from a registry is not supported by this berth build yet"
-            ),
-        });
+        return super::registry::pull(s, &q, &headers, image).await;
     }
     let Some(src) = get("fromSrc") else {
         return Err(ApiError::bad_request(

@@ -1,4 +1,5 @@
 mod images;
+mod registry;
 mod system;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ pub fn routes() -> Router<AppState> {
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
         .route("/images/json", get(images::list))
+        .route("/images/search", get(registry::search))
+        .route("/auth", post(registry::auth))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))

@@ -161,7 +161,7 @@ pub async fn info(State(s): State<AppState>) -> Json<serde_json::Value> {
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["::1/128", "127.0.0.0/8"], "Mirrors": []},
+        "RegistryConfig": s.daemon.registry_config().unwrap_or_default(),
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": mem_total(),
         "DockerRootDir": root,

@@ -6,6 +6,7 @@ mod import;
 mod load;
 mod pull;
 mod push;
+mod search;
 mod save;
 pub(crate) mod store;
 mod unpack;

@@ -325,7 +325,7 @@ impl Daemon {
                 }
             };
         let id_tag = r.tag().or(r.digest()).unwrap_or("latest");
-        sink.message(Some(id_tag), format!("Pulling from {}", r.familiar_name()));
+        sink.message(Some(id_tag), format!("Pulling from {}", r.path()));
 
         let config_digest: Digest = manifest.config.digest.parse().map_err(|e| bad(&e))?;
         let config_bytes = match self.content.read(&config_digest) {

@@ -1,0 +1,357 @@
+//! Pull, push, login and resumed downloads against a real registry (Debian's
+//! `docker-registry`, i.e. distribution/distribution), driven by the real
+//! docker CLI and by berth.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+/// A registry on a free loopback port, storing under a temp dir; killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Registry {
+    /// `users`: (user, password) pairs for htpasswd auth; none = open registry.
+    fn start(users: &[(&str, &str)]) -> Registry {
+        assert!(
+            std::path::Path::new(REGISTRY_BIN).exists(),
+            "{REGISTRY_BIN} is missing: apt-get install -y docker-registry"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut auth = String::new();
+        if !users.is_empty() {
+            let htpasswd = dir.path().join("htpasswd");
+            let mut lines = String::new();
+            for (u, p) in users {
+                let o = Command::new("htpasswd")
+                    .args(["-Bbn", u, p])
+                    .output()
+                    .expect("htpasswd (apt-get install -y apache2-utils)");
+                assert!(o.status.success());
+                lines.push_str(String::from_utf8_lossy(&o.stdout).trim());
+                lines.push('\n');
+            }
+            std::fs::write(&htpasswd, lines).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                htpasswd.display()
+            );
+        }
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP proxy to `target` that cuts every connection after `cut` bytes of
+/// response: a registry that dies mid-download, again and again.
+struct CuttingProxy {
+    port: u16,
+    served: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl CuttingProxy {
+    fn start(target: u16, cut: u64) -> CuttingProxy {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let served = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s2, st2) = (served.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !st2.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok((client, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let upstream = TcpStream::connect(("127.0.0.1", target)).unwrap();
+                let (mut c_r, mut u_w) =
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_r, &mut u_w);
+                    let _ = u_w.shutdown(std::net::Shutdown::Write);
+                });
+                let served = s2.clone();
+                std::thread::spawn(move || {
+                    let (mut u_r, mut c_w) = (upstream, client);
+                    let mut sent = 0u64;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match u_r.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let n = n.min((cut - sent) as usize);
+                        if c_w.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        sent += n as u64;
+                        served.fetch_add(n as u64, Ordering::Relaxed);
+                        if sent >= cut {
+                            break;
+                        }
+                    }
+                    let _ = c_w.shutdown(std::net::Shutdown::Both);
+                    let _ = u_r.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        CuttingProxy { port, served, stop }
+    }
+}
+
+impl Drop for CuttingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Incompressible bytes (a xorshift stream), so a layer stays as big as its file.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn docker_cli_push_rmi_pull_round_trip() {
+    let reg = Registry::start(&[]);
+    let d = TestDaemon::start();
+    let id = d.import_busybox("bb:1");
+    let name = format!("{}/test/bb:1", reg.host());
+    d.docker(&["tag", "bb:1", &name]).ok();
+
+    let out = d.docker(&["push", &name]).ok();
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [{}/test/bb]",
+            reg.host()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Pushed"), "{out}");
+    assert!(out.contains("1: digest: sha256:"), "{out}");
+    // a second push finds every layer there already
+    let again = d.docker(&["push", &name]).ok();
+    assert!(again.contains("Layer already exists"), "{again}");
+
+    d.docker(&["rmi", &name, "bb:1"]).ok();
+    assert!(d.docker(&["image", "inspect", &id]).code != 0);
+    let out = d.docker(&["pull", &name]).ok();
+    assert!(out.contains("1: Pulling from test/bb"), "{out}");
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(out.contains("Digest: sha256:"), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{out}"
+    );
+    assert_eq!(out.trim().lines().last(), Some(name.as_str()), "{out}");
+    let got = d
+        .docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}} {{len .RepoDigests}}",
+            &name,
+        ])
+        .ok();
+    assert_eq!(got.trim(), format!("{id} 1"), "the same image came back");
+    let out = d.docker(&["pull", &name]).ok();
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {name}")),
+        "{out}"
+    );
+    // the pulled image runs through load's checks: it can be saved and re-pushed
+    d.docker(&["tag", &name, &format!("{}/other/bb:2", reg.host())])
+        .ok();
+    let out = d
+        .docker(&["push", &format!("{}/other/bb:2", reg.host())])
+        .ok();
+    assert!(out.contains("2: digest: sha256:"), "{out}");
+}
+
+#[test]
+fn pull_errors_read_like_dockerd() {
+    let reg = Registry::start(&[]);
+    let d = TestDaemon::start();
+    let r = d.docker(&["pull", &format!("{}/nope/x:1", reg.host())]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("Error response from daemon: ")
+            && (r.stderr.contains("not found") || r.stderr.contains("pull access denied")),
+        "{}",
+        r.stderr
+    );
+    // nothing listens there
+    let port = free_port();
+    let r = d.docker(&["pull", &format!("127.0.0.1:{port}/x:1")]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("connect") || r.stderr.contains("refused"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn interrupted_pull_resumes_where_it_stopped() {
+    let reg = Registry::start(&[]);
+    let d = TestDaemon::start();
+    // one 24 MiB incompressible layer
+    let big = noise(24 << 20, 7);
+    let tar = make_tar(&[Entry::File("big.bin", &big)]);
+    d.import_tar(&tar, &[], "big:1");
+    let name = format!("{}/big/x:1", reg.host());
+    d.docker(&["tag", "big:1", &name]).ok();
+    d.docker(&["push", &name]).ok();
+    d.docker(&["rmi", &name, "big:1"]).ok();
+
+    // Through a proxy that cuts each connection after 3 MiB: one pull (three
+    // attempts) cannot finish, the next goes on from where it stopped.
+    let proxy = CuttingProxy::start(reg.port, 3 << 20);
+    let via = format!("127.0.0.1:{}/big/x:1", proxy.port);
+    let first = d.docker(&["pull", &via]);
+    assert_ne!(
+        first.code,
+        0,
+        "the first pull cannot finish: {}\ndaemon log:\n{}",
+        first.stdout,
+        d.log()
+    );
+    let partial: Vec<_> = std::fs::read_dir(d.data_root().join("content/ingest"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("partial-"))
+        .collect();
+    assert_eq!(partial.len(), 1, "the interrupted download is kept");
+    let kept = partial[0].metadata().unwrap().len();
+    assert!(kept >= 6 << 20, "kept {kept} bytes");
+    let before = proxy.served.load(Ordering::Relaxed);
+    let mut pulls = 1;
+    loop {
+        let r = d.docker(&["pull", &via]);
+        pulls += 1;
+        if r.code == 0 {
+            assert!(r.stdout.contains("Pull complete"), "{}", r.stdout);
+            break;
+        }
+        assert!(pulls < 6, "pull never finished: {}", r.stderr);
+    }
+    let after = proxy.served.load(Ordering::Relaxed);
+    // Resumed, not restarted: all pulls together moved about one copy of the layer.
+    assert!(
+        after < (24 << 20) + (4 << 20),
+        "{after} bytes served in total ({before} by the first pull)"
+    );
+    d.docker(&["image", "inspect", &via]).ok();
+}
+
+#[test]
+fn login_and_push_to_a_registry_with_basic_auth() {
+    let reg = Registry::start(&[("alice", "s3cret")]);
+    let d = TestDaemon::start();
+    d.import_busybox("bb:1");
+    let name = format!("{}/alice/bb:1", reg.host());
+    d.docker(&["tag", "bb:1", &name]).ok();
+
+    let r = d.docker(&["push", &name]);
+    assert!(
+        r.code != 0 || r.stdout.contains("authentication required"),
+        "push without login must fail: {} {}",
+        r.stdout,
+        r.stderr
+    );
+    let bad = d.docker(&["login", "-u", "alice", "-p", "wrong", &reg.host()]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("401"), "{}", bad.stderr);
+    let ok = d.docker(&["login", "-u", "alice", "-p", "s3cret", &reg.host()]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("Login Succeeded"), "{}", ok.stdout);
+    let out = d.docker(&["push", &name]).ok();
+    assert!(out.contains("1: digest: sha256:"), "{out}");
+    d.docker(&["rmi", &name, "bb:1"]).ok();
+    let out = d.docker(&["pull", &name]).ok();
+    assert!(out.contains("Pull complete"), "{out}");
+    d.docker(&["logout", &reg.host()]).ok();
+    d.docker(&["rmi", &name]).ok();
+    let r = d.docker(&["pull", &name]);
+    assert_ne!(r.code, 0, "pull after logout must fail: {}", r.stdout);
+}
+
+#[test]
+fn info_shows_the_registry_config() {
+    let d = TestDaemon::start();
+    let out = d
+        .docker(&[
+            "info",
+            "-f",
+            "{{json .RegistryConfig.InsecureRegistryCIDRs}}",
+        ])
+        .ok();
+    assert_eq!(out.trim(), r#"["::1/128","127.0.0.0/8"]"#);
+}
