@@ -8,6 +8,7 @@
 
 mod error;
 mod fetch;
+mod hijack;
 mod listen;
 mod routes;
 mod stream;

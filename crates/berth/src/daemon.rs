@@ -39,6 +39,18 @@ struct DaemonArgs {
     /// Group for the unix socket
     #[arg(short = 'G', long = "group")]
     group: Option<String>,
+    /// Attach containers to a network bridge ("none" disables it)
+    #[arg(short = 'b', long = "bridge")]
+    bridge: Option<String>,
+    /// Specify network bridge IP
+    #[arg(long = "bip")]
+    bip: Option<String>,
+    /// Register an additional OCI compatible runtime (name=path)
+    #[arg(long = "add-runtime")]
+    add_runtime: Vec<String>,
+    /// Default OCI runtime for containers
+    #[arg(long = "default-runtime")]
+    default_runtime: Option<String>,
 }
 
 pub fn main(args: &[OsString]) -> i32 {
@@ -66,7 +78,18 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
     } else {
         args.log_level
     };
+    let mut add_runtimes = Vec::new();
+    for r in &args.add_runtime {
+        let (name, path) = r
+            .split_once('=')
+            .with_context(|| format!("invalid --add-runtime {r}: expected name=path"))?;
+        add_runtimes.push((name.to_string(), PathBuf::from(path)));
+    }
     let config = Config::load(Flags {
+        bridge: args.bridge,
+        bip: args.bip,
+        add_runtimes,
+        default_runtime: args.default_runtime,
         hosts: args.host,
         data_root: args.data_root,
         exec_root: args.exec_root,
@@ -100,7 +123,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
 fn serve(config: Config) -> anyhow::Result<()> {
     let hosts = config.hosts.clone();
     let group = config.group.clone();
-    let daemon = Arc::new(Daemon::open(config)?);
+    let daemon: Arc<Daemon> = Daemon::open(config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)

@@ -103,6 +103,14 @@ pub struct Config {
     pub pidfile: Option<PathBuf>,
     pub log_level: String,
     pub group: String,
+    /// The default bridge (`-b/--bridge`, `bridge`); "none" turns it off.
+    pub bridge: String,
+    /// The bridge's address and subnet (`--bip`, `bip`), e.g. `172.30.0.1/16`.
+    pub bip: Option<String>,
+    /// External OCI runtimes by name (`runtimes` in daemon.json, `--add-runtime`).
+    pub runtimes: BTreeMap<String, PathBuf>,
+    /// The runtime containers get without `--runtime` (`berth` = the built-in one).
+    pub default_runtime: String,
     /// The daemon.json keys as read, for the parts other subsystems pick up later.
     pub file: BTreeMap<String, Value>,
 }
@@ -116,11 +124,16 @@ impl Default for Config {
             pidfile: None,
             log_level: "info".into(),
             group: "docker".into(),
+            bridge: DEFAULT_BRIDGE.into(),
+            bip: None,
+            runtimes: BTreeMap::new(),
+            default_runtime: "berth".into(),
             file: BTreeMap::new(),
         }
     }
 }
 
+pub const DEFAULT_BRIDGE: &str = "berth0";
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
@@ -134,6 +147,11 @@ pub struct Flags {
     pub log_level: Option<String>,
     pub group: Option<String>,
     pub config_file: Option<PathBuf>,
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+    /// `--add-runtime name=path`
+    pub add_runtimes: Vec<(String, PathBuf)>,
+    pub default_runtime: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +205,9 @@ impl Config {
         );
         check("log-level", flags.log_level.clone());
         check("group", flags.group.clone());
+        check("bridge", flags.bridge.clone());
+        check("bip", flags.bip.clone());
+        check("default-runtime", flags.default_runtime.clone());
         check(
             "hosts",
             (!flags.hosts.is_empty()).then(|| format!("[{}]", flags.hosts.join(" "))),
@@ -216,8 +237,29 @@ impl Config {
         } else {
             d.hosts
         };
+        let mut runtimes = BTreeMap::new();
+        if let Some(v) = file.get("runtimes") {
+            let map: BTreeMap<String, RuntimeEntry> = serde_json::from_value(v.clone())
+                .map_err(|e| fail(format!("invalid value for runtimes: {e}")))?;
+            for (name, r) in map {
+                runtimes.insert(name, PathBuf::from(r.path));
+            }
+        }
+        for (name, path) in flags.add_runtimes {
+            if runtimes.contains_key(&name) {
+                return Err(fail(format!("runtime name '{name}' is already defined")));
+            }
+            runtimes.insert(name, path);
+        }
         Ok(Config {
             hosts,
+            bridge: flags.bridge.or(string("bridge")?).unwrap_or(d.bridge),
+            bip: flags.bip.or(string("bip")?),
+            default_runtime: flags
+                .default_runtime
+                .or(string("default-runtime")?)
+                .unwrap_or(d.default_runtime),
+            runtimes,
             data_root: flags
                 .data_root
                 .or(string("data-root")?.map(PathBuf::from))
@@ -235,6 +277,12 @@ impl Config {
             file,
         })
     }
+}
+
+/// One entry of daemon.json's `runtimes`: `{"crun": {"path": "/usr/bin/crun"}}`.
+#[derive(serde::Deserialize)]
+struct RuntimeEntry {
+    path: String,
 }
 
 fn show(v: &Value) -> String {

@@ -6,15 +6,20 @@
 //! Invariant: no HTTP here; the stores below know nothing of the daemon.
 
 mod config;
+mod containers;
 mod error;
 mod events;
 mod images;
 
-use std::path::Path;
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, Weak};
 
 pub use berth_image::Reference;
-pub use config::{Config, ConfigError, Flags, DEFAULT_CONFIG_FILE, DEFAULT_HOST};
+pub use config::{Config, ConfigError, Flags, DEFAULT_BRIDGE, DEFAULT_CONFIG_FILE, DEFAULT_HOST};
+pub use containers::{
+    parse_signal, AttachStream, AttachTarget, Container, ContainerFilters, ExecStart, ExecStream,
+    Progress, Record as ContainerRecord, Status as ContainerStatus,
+};
 pub use error::{Error, Result};
 pub use events::Events;
 pub use images::{ImageFilters, ImportOptions, PullOptions, PushOptions, SavePlan};
@@ -33,15 +38,20 @@ pub struct Daemon {
     snapshots: Snapshotter,
     image_store: ImageStore,
     state: RwLock<State>,
+    containers: containers::Containers,
+    /// The default bridge, set up on first use.
+    network: Mutex<Option<Arc<berth_network::Network>>>,
     /// Serialises metadata changes: one writer at a time, readers never wait on it.
     write: Mutex<()>,
+    /// Monitor threads hold the daemon through this.
+    me: Weak<Daemon>,
     /// Held for the daemon's life: one daemon per data root.
     _lock: std::fs::File,
 }
 
 impl Daemon {
     /// Opens the data root, loads the metadata and collects what a crash left unreferenced.
-    pub fn open(config: Config) -> Result<Daemon> {
+    pub fn open(config: Config) -> Result<Arc<Daemon>> {
         let root = config.data_root.clone();
         std::fs::create_dir_all(&root).map_err(Error::io("data root"))?;
         let lock = lock_data_root(&root)?;
@@ -49,8 +59,13 @@ impl Daemon {
         let snapshots = Snapshotter::open(&root.join("snapshots"))?;
         let image_store = ImageStore::new(root.join("image"));
         let state = image_store.load(&content)?;
-        let daemon = Daemon {
-            id: daemon_id(&root)?,
+        let containers = containers::Containers::open(&root, &config.exec_root)?;
+        let id = daemon_id(&root)?;
+        let daemon = Arc::new_cyclic(|me| Daemon {
+            me: me.clone(),
+            containers,
+            network: Mutex::new(None),
+            id,
             _lock: lock,
             config,
             events: Events::default(),
@@ -59,8 +74,9 @@ impl Daemon {
             image_store,
             state: RwLock::new(state),
             write: Mutex::new(()),
-        };
+        });
         daemon.collect_garbage()?;
+        daemon.restore_containers();
         Ok(daemon)
     }
 
@@ -71,7 +87,8 @@ impl Daemon {
     /// Removes blobs and snapshots no image references.
     pub fn collect_garbage(&self) -> Result<()> {
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let (blobs, snaps) = images::store::referenced(&self.read());
+        let (blobs, mut snaps) = images::store::referenced(&self.read());
+        snaps.extend(self.containers.snapshots_in_use());
         for d in self.content.list()? {
             if !blobs.contains(&d) {
                 tracing::debug!(blob = %d, "removing unreferenced blob");
@@ -89,6 +106,69 @@ impl Daemon {
 
     pub fn image_count(&self) -> usize {
         self.read().images.len()
+    }
+
+    /// The default bridge network, created on first use.
+    pub(crate) fn network(&self) -> Result<Arc<berth_network::Network>> {
+        let mut slot = self.network.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = slot.as_ref() {
+            return Ok(n.clone());
+        }
+        if self.config.bridge == "none" {
+            return Err(Error::InvalidParameter(
+                "the default bridge is disabled (--bridge none); use --network none or host".into(),
+            ));
+        }
+        let mut cfg = berth_network::BridgeConfig {
+            name: self.config.bridge.clone(),
+            state_dir: self.config.data_root.join("network"),
+            ..Default::default()
+        };
+        // One nftables table per bridge, so daemons side by side never share rules.
+        if self.config.bridge != DEFAULT_BRIDGE {
+            cfg.nft_table = format!("berth_{}", self.config.bridge.replace(['-', '.'], "_"));
+        }
+        if let Some(bip) = &self.config.bip {
+            cfg.cidr = bip
+                .parse()
+                .map_err(|e| Error::InvalidParameter(format!("invalid bip {bip}: {e}")))?;
+        }
+        let net = Arc::new(
+            berth_network::Network::setup(cfg)
+                .map_err(|e| Error::Internal(format!("setting up the bridge network: {e}")))?,
+        );
+        *slot = Some(net.clone());
+        Ok(net)
+    }
+
+    /// Where the runtime keeps its per-container state.
+    pub(crate) fn runtime_root(&self) -> PathBuf {
+        self.config.exec_root.join("runtime")
+    }
+
+    /// The binary of an external runtime, or None for the built-in one.
+    pub(crate) fn runtime_binary(&self, name: Option<&str>) -> Result<Option<PathBuf>> {
+        let name = name
+            .filter(|n| !n.is_empty())
+            .unwrap_or(self.config.default_runtime.as_str());
+        if name == "berth" {
+            return Ok(None);
+        }
+        if let Some(p) = self.config.runtimes.get(name) {
+            return Ok(Some(p.clone()));
+        }
+        // As dockerd, runc is known without configuration.
+        if name == "runc" {
+            for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin"] {
+                let p = Path::new(dir).join("runc");
+                if p.exists() {
+                    return Ok(Some(p));
+                }
+            }
+        }
+        Err(Error::InvalidParameter(format!(
+            "unknown or invalid runtime name: {name}"
+        )))
     }
 }
 

@@ -1,3 +1,4 @@
+mod containers;
 mod images;
 mod registry;
 mod system;
@@ -30,6 +31,18 @@ pub fn routes() -> Router<AppState> {
             get(images::get_by_name)
                 .post(images::post_by_name)
                 .delete(images::remove),
+        )
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route(
+            "/containers/{name}/{action}",
+            get(containers::get).post(containers::post),
+        )
+        .route("/containers/{name}", axum::routing::delete(containers::remove))
+        .route(
+            "/exec/{id}/{action}",
+            get(containers::exec_get).post(containers::exec_post),
         )
         .fallback(|| async {
             ApiError {

@@ -19,7 +19,11 @@ pub fn short(id: &str) -> &str {
 pub struct TestDaemon {
     pub dir: tempfile::TempDir,
     pub sock: PathBuf,
+    /// This daemon's own bridge (and nft table `berth_<bridge>`).
+    pub bridge: String,
     child: Option<Child>,
+    /// Extra daemon flags, kept for restarts.
+    extra: Vec<String>,
 }
 
 /// What a command printed and how it ended.
@@ -61,12 +65,23 @@ impl TestDaemon {
             .tempdir()
             .expect("tempdir");
         let sock = dir.path().join("berth.sock");
+        let n: u32 = rand_u32();
+        let bridge = format!("bt{:08x}", n);
+        let mut args: Vec<String> = vec![
+            "--bridge".into(),
+            bridge.clone(),
+            "--bip".into(),
+            format!("10.{}.{}.1/24", 100 + (n >> 8) % 100, n % 256),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut d = TestDaemon {
             dir,
             sock,
+            bridge,
             child: None,
+            extra: args,
         };
-        d.spawn(extra);
+        d.spawn();
         d
     }
 
@@ -78,7 +93,7 @@ impl TestDaemon {
         format!("unix://{}", self.sock.display())
     }
 
-    fn spawn(&mut self, extra: &[&str]) {
+    fn spawn(&mut self) {
         let empty_config = self.dir.path().join("daemon.json");
         if !empty_config.exists() {
             std::fs::write(&empty_config, "{}").unwrap();
@@ -98,7 +113,7 @@ impl TestDaemon {
             .arg(self.dir.path().join("exec"))
             .arg("--config-file")
             .arg(&empty_config)
-            .args(extra)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -122,7 +137,7 @@ impl TestDaemon {
     /// SIGKILLs the daemon (a crash) and starts it again on the same data root.
     pub fn crash_and_restart(&mut self) {
         self.kill9();
-        self.spawn(&[]);
+        self.spawn();
     }
 
     /// SIGKILLs the daemon and reaps it, leaving the data root as the crash left it.
@@ -136,7 +151,7 @@ impl TestDaemon {
     /// Starts the daemon again (after `kill9` or `stop`) on the same data root.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "daemon still running");
-        self.spawn(&[]);
+        self.spawn();
     }
 
     /// The daemon's process id.
@@ -308,8 +323,76 @@ pub fn run(mut c: Command, stdin: Option<&[u8]>) -> Run {
 
 impl Drop for TestDaemon {
     fn drop(&mut self) {
+        // Containers outlive daemons by design: remove them through the API first,
+        // then sweep whatever a crash left (shims, mounts, the bridge, the nft table).
+        if self.child.is_some() {
+            let ids = self.docker(&["ps", "-aq"]).stdout;
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids);
+                let _ = self.docker(&args);
+            }
+        }
         self.stop();
+        sweep(self.dir.path(), &self.bridge);
     }
+}
+
+/// Kills leftover shims and their containers, unmounts overlays, removes cgroups,
+/// the bridge and the nft table of a test daemon.
+fn sweep(dir: &Path, bridge: &str) {
+    let run = dir.join("exec/containers");
+    for e in std::fs::read_dir(&run).into_iter().flatten().flatten() {
+        for f in ["init.pid", "shim.pid"] {
+            if let Ok(pid) = std::fs::read_to_string(e.path().join(f)) {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    unsafe_kill(pid, 9);
+                }
+            }
+        }
+        let id = e.file_name().to_string_lossy().into_owned();
+        std::thread::sleep(Duration::from_millis(50));
+        for ctl in [
+            "memory",
+            "pids",
+            "cpu,cpuacct",
+            "cpuset",
+            "blkio",
+            "devices",
+            "freezer",
+            "hugetlb",
+            "net_cls,net_prio",
+            "perf_event",
+            "systemd",
+            "unified",
+            "",
+        ] {
+            let p = Path::new("/sys/fs/cgroup")
+                .join(ctl)
+                .join("berth")
+                .join(&id);
+            let _ = std::fs::remove_dir(&p);
+        }
+    }
+    let data = dir.join("data/containers");
+    for e in std::fs::read_dir(&data).into_iter().flatten().flatten() {
+        let merged = e.path().join("rw/merged");
+        let _ = Command::new("umount").arg("-l").arg(&merged).output();
+    }
+    let _ = Command::new("ip").args(["link", "del", bridge]).output();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "inet", &format!("berth_{bridge}")])
+        .output();
+}
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    u32::from_le_bytes(b)
 }
 
 /// A root filesystem tar of Debian's busybox-static with its applet links.

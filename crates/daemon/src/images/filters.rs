@@ -9,7 +9,7 @@ use super::ImageFilters;
 use crate::{Error, Result};
 
 /// `key` or `key=value` against an image's labels.
-pub(super) fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
+pub(crate) fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
     match filter.split_once('=') {
         Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
         None => labels.contains_key(filter),
@@ -63,7 +63,7 @@ fn glob_match(pattern: &str, name: &str) -> bool {
     m(&p, &n)
 }
 
-pub(super) fn check_filter_keys(filters: &ImageFilters, allowed: &[&str]) -> Result<()> {
+pub(crate) fn check_filter_keys(filters: &ImageFilters, allowed: &[&str]) -> Result<()> {
     match filters.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(Error::InvalidParameter(format!("invalid filter '{k}'"))),
         None => Ok(()),
@@ -97,7 +97,7 @@ pub(super) fn created_of(st: &State, values: &[String]) -> Result<i64> {
 }
 
 /// `until=`: a unix timestamp, an RFC 3339 time, or a Go duration ago (`10m`, `24h`).
-pub(super) fn until_of(values: &[String]) -> Result<i64> {
+pub(crate) fn until_of(values: &[String]) -> Result<i64> {
     let v = values.last().map(String::as_str).unwrap_or_default();
     let now = chrono::Utc::now().timestamp();
     if let Ok(t) = v.parse::<f64>() {

@@ -1,13 +1,13 @@
 //! Image operations: list, inspect, history, tag, remove, prune, disk usage,
 //! and (in their own files) load, save and import.
 
-mod filters;
+pub(crate) mod filters;
 mod import;
 mod load;
 mod pull;
 mod push;
-mod search;
 mod save;
+mod search;
 pub(crate) mod store;
 mod unpack;
 
@@ -315,6 +315,42 @@ impl Daemon {
         let mut out = Vec::new();
         let by_id = is_id_prefix(&id, name);
         let refs = self.read().refs_of(&id);
+        let users = self
+            .containers
+            .images_in_use()
+            .remove(id.as_str())
+            .unwrap_or_default();
+        let running = users
+            .iter()
+            .find(|(_, r)| *r)
+            .map(|(c, _)| c[..12].to_string());
+        let stopped = users
+            .iter()
+            .find(|(_, r)| !*r)
+            .map(|(c, _)| c[..12].to_string());
+        let last_ref = !by_id && refs.len() == 1;
+        if !by_id && last_ref && !force {
+            if let Some(c) = running.as_ref().or(stopped.as_ref()) {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {c} is using its referenced image {}",
+                    id.short()
+                )));
+            }
+        }
+        if by_id {
+            if let Some(c) = &running {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to delete {} (cannot be forced) - image is being used by running container {c}",
+                    id.short()
+                )));
+            }
+            if let (Some(c), false) = (&stopped, force) {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to delete {} (must be forced) - image is being used by stopped container {c}",
+                    id.short()
+                )));
+            }
+        }
         if !by_id {
             let r = Reference::parse(name)
                 .map_err(|e| Error::InvalidParameter(e.to_string()))?
@@ -339,6 +375,10 @@ impl Daemon {
                 self.events
                     .emit("image", "untag", id.as_str(), attrs(&r.familiar_string()));
             }
+        }
+        // An image a running container uses stays (untagged) even when forced.
+        if running.is_some() {
+            return Ok(out);
         }
         if !self.read().children(&id).is_empty() {
             if by_id {
@@ -397,7 +437,8 @@ impl Daemon {
         out.push(ImageDeleteItem::Deleted(id.to_string()));
         self.events
             .emit("image", "delete", id.as_str(), BTreeMap::new());
-        let (blobs, snaps) = store::referenced(&self.read());
+        let (blobs, mut snaps) = store::referenced(&self.read());
+        snaps.extend(self.containers.snapshots_in_use());
         let mut freed = 0;
         for (layer, chain) in img.record.layers.iter().zip(img.chain_ids()).rev() {
             if !snaps.contains(chain.hex()) {
@@ -422,10 +463,12 @@ impl Daemon {
         let all = bool_filter(filters, "dangling")? == Some(false);
         let until = filters.get("until").map(|v| until_of(v)).transpose()?;
         let _w = self.lock_write();
+        let in_use = self.containers.images_in_use();
         let candidates: Vec<Digest> = {
             let st = self.read();
             st.images
                 .values()
+                .filter(|img| !in_use.contains_key(img.id().as_str()))
                 .filter(|img| all || st.refs_of(img.id()).is_empty())
                 .filter(|img| until.is_none_or(|t| img.created < t))
                 .filter(|img| {

@@ -1,0 +1,332 @@
+//! Containers through the real docker CLI: run, logs, exec, stdin, ports,
+//! limits, exit codes, daemon crashes under running containers, bad input and
+//! the host left clean afterwards.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::TestDaemon;
+
+fn daemon_with_busybox() -> TestDaemon {
+    let d = TestDaemon::start();
+    d.import_busybox("bb:latest");
+    d
+}
+
+/// Polls `f` until it returns true or 10 s pass.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Interfaces enslaved to the test daemon's bridge (veths of its containers).
+fn bridge_ports(d: &TestDaemon) -> String {
+    let o = Command::new("ip")
+        .args(["-o", "link", "show", "master", &d.bridge])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Rules of the daemon's nft table that name a container.
+fn container_rules(d: &TestDaemon) -> String {
+    let o = Command::new("nft")
+        .args(["list", "table", "inet", &format!("berth_{}", d.bridge)])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains("berth:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Overlay mounts under this daemon's data root.
+fn mounts_under(d: &TestDaemon) -> Vec<String> {
+    let root = d.data_root().display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&root))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn run_echo_prints_and_rm_removes() {
+    let d = daemon_with_busybox();
+    let r = d.docker(&["run", "--rm", "bb", "echo", "hello"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "hello\n");
+    eventually("container removal", || {
+        d.docker(&["ps", "-aq"]).stdout.trim().is_empty()
+    });
+    assert!(mounts_under(&d).is_empty(), "{:?}", mounts_under(&d));
+    assert!(bridge_ports(&d).trim().is_empty());
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    let d = daemon_with_busybox();
+    let r = d.docker(&["run", "--rm", "bb", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(r.code, 3);
+    assert_eq!(r.stdout, "out\n");
+    assert_eq!(r.stderr, "err\n");
+    let r = d.docker(&["run", "--name", "nf", "bb", "nope-cmd"]);
+    assert_eq!(r.code, 127, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("executable file not found"),
+        "{}",
+        r.stderr
+    );
+    let code = d
+        .docker(&["inspect", "-f", "{{.State.ExitCode}}", "nf"])
+        .ok();
+    assert_eq!(code.trim(), "127");
+    let r = d.docker(&["run", "--rm", "bb", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(r.code, 137);
+    assert!(bridge_ports(&d).trim().is_empty(), "{}", bridge_ports(&d));
+    assert!(container_rules(&d).is_empty());
+}
+
+#[test]
+fn detached_container_logs_stop_and_ps() {
+    let d = daemon_with_busybox();
+    let id = d
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "talker",
+            "bb",
+            "sh",
+            "-c",
+            "while true; do echo hello world; sleep 0.2; done",
+        ])
+        .ok();
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    eventually("log lines", || {
+        d.docker(&["logs", "talker"]).stdout.matches("hello world").count() >= 2
+    });
+    let ps = d.docker(&["ps", "--format", "{{.Names}} {{.Status}} {{.Command}}"]).ok();
+    assert!(ps.starts_with("talker Up "), "{ps}");
+    assert!(ps.contains("\"sh -c while true;"), "{ps}");
+    let tail = d.docker(&["logs", "--tail", "1", "-t", "talker"]).ok();
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    assert!(tail.contains("Z hello world"), "{tail}");
+    let out = d.docker(&["stop", "-t", "1", "talker"]).ok();
+    assert_eq!(out, "talker\n");
+    let st = d
+        .docker(&["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}} {{.Status}}"])
+        .ok();
+    assert!(st.starts_with("talker Exited (143)"), "{st}");
+    assert_eq!(d.docker(&["ps", "-q"]).ok(), "");
+    d.docker(&["rm", "talker"]).ok();
+    assert!(mounts_under(&d).is_empty());
+}
+
+#[test]
+fn exec_runs_inside_and_reports_exit_codes() {
+    let d = daemon_with_busybox();
+    d.docker(&["run", "-d", "--name", "box", "bb", "sleep", "60"]).ok();
+    let out = d.docker(&["exec", "box", "sh", "-c", "echo $HOSTNAME; cat /proc/1/cmdline"]).ok();
+    let mut lines = out.lines();
+    assert_eq!(lines.next().unwrap().len(), 12);
+    assert!(lines.next().unwrap().starts_with("sleep"));
+    let r = d.docker(&["exec", "box", "sh", "-c", "exit 7"]);
+    assert_eq!(r.code, 7);
+    let r = d.docker(&["exec", "-e", "X=42", "-w", "/tmp", "box", "sh", "-c", "echo $X $(pwd)"]);
+    assert_eq!(r.ok(), "42 /tmp\n");
+    let top = d.docker(&["top", "box"]).ok();
+    assert!(top.contains("sleep 60"), "{top}");
+    d.docker(&["kill", "box"]).ok();
+    let code = d.docker(&["wait", "box"]).ok();
+    assert_eq!(code.trim(), "137");
+}
+
+#[test]
+fn stdin_reaches_the_container() {
+    let d = daemon_with_busybox();
+    let r = d.docker_in(&["run", "-i", "--rm", "bb", "sh", "-c", "tr a-z A-Z"], Some(b"piped data\n"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "PIPED DATA\n");
+}
+
+#[test]
+fn published_port_answers_on_loopback() {
+    let d = daemon_with_busybox();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let spec = format!("{port}:8080");
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &spec,
+        "bb",
+        "sh",
+        "-c",
+        "while true; do echo served | nc -l -p 8080; done",
+    ])
+    .ok();
+    let ports = d.docker(&["port", "web"]).ok();
+    assert!(ports.contains(&format!("8080/tcp -> 0.0.0.0:{port}")), "{ports}");
+    let mut got = String::new();
+    eventually("a TCP answer", || {
+        got.clear();
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let _ = s.read_to_string(&mut got);
+                got.contains("served")
+            }
+            Err(_) => false,
+        }
+    });
+    assert!(!container_rules(&d).is_empty());
+    d.docker(&["rm", "-f", "web"]).ok();
+    assert!(container_rules(&d).is_empty(), "{}", container_rules(&d));
+    assert!(bridge_ports(&d).trim().is_empty());
+}
+
+#[test]
+fn memory_limit_oom_kills_and_pids_limit_stops_fork_bombs() {
+    let d = daemon_with_busybox();
+    let r = d.docker(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "bb",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=128M",
+        "count=1",
+    ]);
+    assert_eq!(r.code, 137, "{} {}", r.stdout, r.stderr);
+    let oom = d.docker(&["inspect", "-f", "{{.State.OOMKilled}}", "hog"]).ok();
+    assert_eq!(oom.trim(), "true");
+    let r = d.docker(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "8",
+        "bb",
+        "sh",
+        "-c",
+        "for i in $(seq 1 30); do sleep 2 & done; wait",
+    ]);
+    assert!(
+        r.stderr.contains("can't fork") || r.stderr.contains("Resource temporarily unavailable"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn containers_survive_a_daemon_crash() {
+    let mut d = daemon_with_busybox();
+    d.docker(&[
+        "run", "-d", "--name", "long", "bb", "sh", "-c",
+        "while true; do echo tick; sleep 0.2; done",
+    ])
+    .ok();
+    d.docker(&["run", "-d", "--name", "short", "bb", "sh", "-c", "sleep 1; exit 5"])
+        .ok();
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.restart();
+    let ps = d.docker(&["ps", "--format", "{{.Names}}"]).ok();
+    assert_eq!(ps, "long\n");
+    let code = d.docker(&["inspect", "-f", "{{.State.ExitCode}} {{.State.Status}}", "short"]).ok();
+    assert_eq!(code.trim(), "5 exited");
+    assert_eq!(d.docker(&["exec", "long", "echo", "still here"]).ok(), "still here\n");
+    assert!(d.docker(&["logs", "long"]).ok().contains("tick"));
+    d.docker(&["stop", "-t", "0", "long"]).ok();
+    let code = d.docker(&["wait", "long"]).ok();
+    assert_eq!(code.trim(), "137");
+}
+
+#[test]
+fn restart_always_comes_back() {
+    let d = daemon_with_busybox();
+    d.docker(&["run", "-d", "--name", "phoenix", "--restart", "always", "bb", "sh", "-c", "sleep 0.3; exit 1"])
+        .ok();
+    eventually("a restart", || {
+        d.docker(&["inspect", "-f", "{{.RestartCount}}", "phoenix"])
+            .stdout
+            .trim()
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 2
+    });
+    d.docker(&["stop", "-t", "0", "phoenix"]).ok();
+    let st = d.docker(&["inspect", "-f", "{{.State.Status}}", "phoenix"]).ok();
+    assert_eq!(st.trim(), "exited");
+}
+
+#[test]
+fn bad_input_gets_dockers_errors_and_leaves_nothing() {
+    let d = daemon_with_busybox();
+    let r = d.docker(&["run", "--name", "dup", "bb", "true"]);
+    assert_eq!(r.code, 0);
+    let r = d.docker(&["run", "--name", "dup", "bb", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("Conflict. The container name \"/dup\" is already in use by container"),
+        "{}",
+        r.stderr
+    );
+    let r = d.docker(&["run", "--cpus", "-1", "bb", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("Range of CPUs is from 0.01 to"), "{}", r.stderr);
+    let r = d.docker(&["run", "-m", "1x", "bb", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("invalid argument \"1x\" for \"-m, --memory\" flag"), "{}", r.stderr);
+    let r = d.docker(&["run", "-p", "99999:80", "bb", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("99999"), "{}", r.stderr);
+    let r = d.docker(&["create", "nosuchimage"]);
+    assert_ne!(r.code, 0);
+    d.docker(&["run", "-d", "--name", "busy", "bb", "sleep", "60"]).ok();
+    let r = d.docker(&["rm", "busy"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("cannot remove container \"busy\": container is running: stop the container before removing or force remove"),
+        "{}",
+        r.stderr
+    );
+    let r = d.docker(&["rmi", "bb"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("(must force) - container"), "{}", r.stderr);
+    let r = d.docker(&["run", "-p", "8080", "bb", "nope-cmd"]);
+    assert_eq!(r.code, 127);
+    d.docker(&["rm", "-f", "busy"]).ok();
+    let all = d.docker(&["ps", "-aq"]).ok();
+    let ids: Vec<&str> = all.split_whitespace().collect();
+    let mut args = vec!["rm"];
+    args.extend(ids);
+    d.docker(&args).ok();
+    assert!(mounts_under(&d).is_empty(), "{:?}", mounts_under(&d));
+    assert!(bridge_ports(&d).trim().is_empty());
+    assert!(container_rules(&d).is_empty());
+}
