@@ -80,7 +80,15 @@ pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
 
 /// Joins the client and the shim until the container's output ends (or the
 /// client types the detach keys). The client's half-close becomes stdin EOF.
-pub async fn pump(client: TokioIo<Upgraded>, shim: StdUnixStream, keys: Vec<u8>, stdin: bool) {
+/// `before_close` runs after the output ended and before the client sees EOF
+/// (exec records its exit code there, so `exec inspect` right after is correct).
+pub async fn pump(
+    client: TokioIo<Upgraded>,
+    shim: StdUnixStream,
+    keys: Vec<u8>,
+    stdin: bool,
+    before_close: impl std::future::Future<Output = ()>,
+) {
     if shim.set_nonblocking(true).is_err() {
         return;
     }
@@ -91,6 +99,7 @@ pub async fn pump(client: TokioIo<Upgraded>, shim: StdUnixStream, keys: Vec<u8>,
     let (mut cli_r, mut cli_w) = tokio::io::split(client);
     let output = async {
         let _ = tokio::io::copy(&mut shim_r, &mut cli_w).await;
+        before_close.await;
         let _ = cli_w.shutdown().await;
     };
     let input = async {

@@ -260,7 +260,7 @@ async fn attach(
                 Err(_) => return,
             },
         };
-        hijack::pump(client, shim, keys, streams.stdin).await;
+        hijack::pump(client, shim, keys, streams.stdin, async {}).await;
     });
     Ok(resp)
 }
@@ -301,10 +301,11 @@ pub async fn exec_post(
             let resp = hijack::response(started.tty);
             tokio::spawn(async move {
                 let Some(client) = upgrade.wait().await else { return };
-                hijack::pump(client, stream.stream, keys, true).await;
-                // The exit code must be recorded before the client reads exec inspect;
-                // the client only learns the stream ended when `client` is dropped here.
-                let _ = tokio::task::spawn_blocking(move || d.exec_finished(&stream.exec_id)).await;
+                let exec_id = stream.exec_id.clone();
+                let record = async move {
+                    let _ = tokio::task::spawn_blocking(move || d.exec_finished(&exec_id)).await;
+                };
+                hijack::pump(client, stream.stream, keys, true, record).await;
             });
             Ok(resp)
         }

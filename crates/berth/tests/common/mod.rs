@@ -342,7 +342,7 @@ impl Drop for TestDaemon {
 /// Kills leftover shims and their containers, unmounts overlays, removes cgroups,
 /// the bridge and the nft table of a test daemon.
 fn sweep(dir: &Path, bridge: &str) {
-    let run = dir.join("exec/containers");
+    let run = dir.join("exec/c");
     for e in std::fs::read_dir(&run).into_iter().flatten().flatten() {
         for f in ["init.pid", "shim.pid"] {
             if let Ok(pid) = std::fs::read_to_string(e.path().join(f)) {
@@ -422,7 +422,8 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
     b.append_data(&mut h, "bin/busybox", busybox.as_slice())
         .unwrap();
     for applet in [
-        "sh", "echo", "ls", "cat", "true", "false", "sleep", "id", "env", "ps",
+        "sh", "echo", "ls", "cat", "true", "false", "sleep", "id", "env", "ps", "dd", "seq",
+        "nc", "tr", "head", "kill", "mkdir", "pwd", "hostname", "wc", "grep", "unshare", "mount",
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);

@@ -107,7 +107,7 @@ impl Container {
 pub(crate) struct Containers {
     /// `<data-root>/containers`
     data_dir: PathBuf,
-    /// `<exec-root>/containers`
+    /// `<exec-root>/c`
     run_dir: PathBuf,
     map: RwLock<BTreeMap<String, Arc<Container>>>,
     execs: Mutex<BTreeMap<String, Arc<exec::Exec>>>,
@@ -116,7 +116,8 @@ pub(crate) struct Containers {
 impl Containers {
     pub fn open(data_root: &Path, exec_root: &Path) -> Result<Containers> {
         let data_dir = data_root.join("containers");
-        let run_dir = exec_root.join("containers");
+        // Short on purpose: `<run>/<64-hex id>/shim.sock` must fit a socket path (108 bytes).
+        let run_dir = exec_root.join("c");
         std::fs::create_dir_all(&data_dir).map_err(Error::io("containers directory"))?;
         std::fs::create_dir_all(&run_dir).map_err(Error::io("containers run directory"))?;
         let mut map = BTreeMap::new();
