@@ -79,9 +79,10 @@ pub async fn serve(
     }
     shutdown.await;
     let _ = tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
+    // Long-lived requests (wait, logs -f, attach) would hold a graceful shutdown
+    // forever; containers do not need them, so give them a moment and go.
+    let all = futures_util::future::join_all(tasks);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), all).await;
     for s in sockets {
         let _ = std::fs::remove_file(s);
     }

@@ -130,7 +130,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .thread_stack_size(512 * 1024)
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let shutdown = async {
             use tokio::signal::unix::{signal, SignalKind};
             let (Ok(mut term), Ok(mut int)) = (
@@ -147,7 +147,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
         };
         tracing::info!(hosts = ?hosts, "API listening");
         berth_api::serve(daemon, &hosts, &group, shutdown).await
-    })?;
+    });
+    // Blocking jobs still following a stream must not keep the process alive.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result?;
     Ok(())
 }
 

@@ -78,7 +78,14 @@ fn run_echo_prints_and_rm_removes() {
 #[test]
 fn exit_codes_follow_docker() {
     let d = daemon_with_busybox();
-    let r = d.docker(&["run", "--rm", "bb", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let r = d.docker(&[
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
     assert_eq!(r.code, 3);
     assert_eq!(r.stdout, "out\n");
     assert_eq!(r.stderr, "err\n");
@@ -115,9 +122,15 @@ fn detached_container_logs_stop_and_ps() {
     let id = id.trim();
     assert_eq!(id.len(), 64);
     eventually("log lines", || {
-        d.docker(&["logs", "talker"]).stdout.matches("hello world").count() >= 2
+        d.docker(&["logs", "talker"])
+            .stdout
+            .matches("hello world")
+            .count()
+            >= 2
     });
-    let ps = d.docker(&["ps", "--format", "{{.Names}} {{.Status}} {{.Command}}"]).ok();
+    let ps = d
+        .docker(&["ps", "--format", "{{.Names}} {{.Status}} {{.Command}}"])
+        .ok();
     assert!(ps.starts_with("talker Up "), "{ps}");
     assert!(ps.contains("\"sh -c while true;"), "{ps}");
     let tail = d.docker(&["logs", "--tail", "1", "-t", "talker"]).ok();
@@ -126,7 +139,14 @@ fn detached_container_logs_stop_and_ps() {
     let out = d.docker(&["stop", "-t", "1", "talker"]).ok();
     assert_eq!(out, "talker\n");
     let st = d
-        .docker(&["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}} {{.Status}}"])
+        .docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=exited",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ])
         .ok();
     assert!(st.starts_with("talker Exited (137)"), "{st}");
     assert_eq!(d.docker(&["ps", "-q"]).ok(), "");
@@ -137,14 +157,33 @@ fn detached_container_logs_stop_and_ps() {
 #[test]
 fn exec_runs_inside_and_reports_exit_codes() {
     let d = daemon_with_busybox();
-    d.docker(&["run", "-d", "--name", "box", "bb", "sleep", "60"]).ok();
-    let out = d.docker(&["exec", "box", "sh", "-c", "echo $HOSTNAME; cat /proc/1/cmdline"]).ok();
+    d.docker(&["run", "-d", "--name", "box", "bb", "sleep", "60"])
+        .ok();
+    let out = d
+        .docker(&[
+            "exec",
+            "box",
+            "sh",
+            "-c",
+            "echo $HOSTNAME; cat /proc/1/cmdline",
+        ])
+        .ok();
     let mut lines = out.lines();
     assert_eq!(lines.next().unwrap().len(), 12);
     assert!(lines.next().unwrap().starts_with("sleep"));
     let r = d.docker(&["exec", "box", "sh", "-c", "exit 7"]);
     assert_eq!(r.code, 7);
-    let r = d.docker(&["exec", "-e", "X=42", "-w", "/tmp", "box", "sh", "-c", "echo $X $(pwd)"]);
+    let r = d.docker(&[
+        "exec",
+        "-e",
+        "X=42",
+        "-w",
+        "/tmp",
+        "box",
+        "sh",
+        "-c",
+        "echo $X $(pwd)",
+    ]);
     assert_eq!(r.ok(), "42 /tmp\n");
     let top = d.docker(&["top", "box"]).ok();
     assert!(top.contains("sleep 60"), "{top}");
@@ -156,7 +195,10 @@ fn exec_runs_inside_and_reports_exit_codes() {
 #[test]
 fn stdin_reaches_the_container() {
     let d = daemon_with_busybox();
-    let r = d.docker_in(&["run", "-i", "--rm", "bb", "sh", "-c", "tr a-z A-Z"], Some(b"piped data\n"));
+    let r = d.docker_in(
+        &["run", "-i", "--rm", "bb", "sh", "-c", "tr a-z A-Z"],
+        Some(b"piped data\n"),
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "PIPED DATA\n");
 }
@@ -183,7 +225,10 @@ fn published_port_answers_on_loopback() {
     ])
     .ok();
     let ports = d.docker(&["port", "web"]).ok();
-    assert!(ports.contains(&format!("8080/tcp -> 0.0.0.0:{port}")), "{ports}");
+    assert!(
+        ports.contains(&format!("8080/tcp -> 0.0.0.0:{port}")),
+        "{ports}"
+    );
     let mut got = String::new();
     eventually("a TCP answer", || {
         got.clear();
@@ -221,7 +266,9 @@ fn memory_limit_oom_kills_and_pids_limit_stops_fork_bombs() {
         "count=1",
     ]);
     assert_eq!(r.code, 137, "{} {}", r.stdout, r.stderr);
-    let oom = d.docker(&["inspect", "-f", "{{.State.OOMKilled}}", "hog"]).ok();
+    let oom = d
+        .docker(&["inspect", "-f", "{{.State.OOMKilled}}", "hog"])
+        .ok();
     assert_eq!(oom.trim(), "true");
     let r = d.docker(&[
         "run",
@@ -244,20 +291,45 @@ fn memory_limit_oom_kills_and_pids_limit_stops_fork_bombs() {
 fn containers_survive_a_daemon_crash() {
     let mut d = daemon_with_busybox();
     d.docker(&[
-        "run", "-d", "--name", "long", "bb", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "long",
+        "bb",
+        "sh",
+        "-c",
         "while true; do echo tick; sleep 0.2; done",
     ])
     .ok();
-    d.docker(&["run", "-d", "--name", "short", "bb", "sh", "-c", "sleep 1; exit 5"])
-        .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "short",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 1; exit 5",
+    ])
+    .ok();
     d.kill9();
     std::thread::sleep(Duration::from_millis(1500));
     d.restart();
     let ps = d.docker(&["ps", "--format", "{{.Names}}"]).ok();
     assert_eq!(ps, "long\n");
-    let code = d.docker(&["inspect", "-f", "{{.State.ExitCode}} {{.State.Status}}", "short"]).ok();
+    let code = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.State.Status}}",
+            "short",
+        ])
+        .ok();
     assert_eq!(code.trim(), "5 exited");
-    assert_eq!(d.docker(&["exec", "long", "echo", "still here"]).ok(), "still here\n");
+    assert_eq!(
+        d.docker(&["exec", "long", "echo", "still here"]).ok(),
+        "still here\n"
+    );
     assert!(d.docker(&["logs", "long"]).ok().contains("tick"));
     d.docker(&["stop", "-t", "0", "long"]).ok();
     let code = d.docker(&["wait", "long"]).ok();
@@ -267,8 +339,19 @@ fn containers_survive_a_daemon_crash() {
 #[test]
 fn restart_always_comes_back() {
     let d = daemon_with_busybox();
-    d.docker(&["run", "-d", "--name", "phoenix", "--restart", "always", "bb", "sh", "-c", "sleep 0.3; exit 1"])
-        .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "phoenix",
+        "--restart",
+        "always",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 0.3; exit 1",
+    ])
+    .ok();
     eventually("a restart", || {
         d.docker(&["inspect", "-f", "{{.RestartCount}}", "phoenix"])
             .stdout
@@ -278,7 +361,9 @@ fn restart_always_comes_back() {
             >= 2
     });
     d.docker(&["stop", "-t", "0", "phoenix"]).ok();
-    let st = d.docker(&["inspect", "-f", "{{.State.Status}}", "phoenix"]).ok();
+    let st = d
+        .docker(&["inspect", "-f", "{{.State.Status}}", "phoenix"])
+        .ok();
     assert_eq!(st.trim(), "exited");
 }
 
@@ -290,22 +375,33 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     let r = d.docker(&["run", "--name", "dup", "bb", "true"]);
     assert_eq!(r.code, 125);
     assert!(
-        r.stderr.contains("Conflict. The container name \"/dup\" is already in use by container"),
+        r.stderr
+            .contains("Conflict. The container name \"/dup\" is already in use by container"),
         "{}",
         r.stderr
     );
     let r = d.docker(&["run", "--cpus", "-1", "bb", "true"]);
     assert_eq!(r.code, 125);
-    assert!(r.stderr.contains("Range of CPUs is from 0.01 to"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Range of CPUs is from 0.01 to"),
+        "{}",
+        r.stderr
+    );
     let r = d.docker(&["run", "-m", "1x", "bb", "true"]);
     assert_eq!(r.code, 125);
-    assert!(r.stderr.contains("invalid argument \"1x\" for \"-m, --memory\" flag"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("invalid argument \"1x\" for \"-m, --memory\" flag"),
+        "{}",
+        r.stderr
+    );
     let r = d.docker(&["run", "-p", "99999:80", "bb", "true"]);
     assert_eq!(r.code, 125);
     assert!(r.stderr.contains("99999"), "{}", r.stderr);
     let r = d.docker(&["create", "nosuchimage"]);
     assert_ne!(r.code, 0);
-    d.docker(&["run", "-d", "--name", "busy", "bb", "sleep", "60"]).ok();
+    d.docker(&["run", "-d", "--name", "busy", "bb", "sleep", "60"])
+        .ok();
     let r = d.docker(&["rm", "busy"]);
     assert_eq!(r.code, 1);
     assert!(
@@ -315,7 +411,11 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     );
     let r = d.docker(&["rmi", "bb"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("(must force) - container"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("(must force) - container"),
+        "{}",
+        r.stderr
+    );
     let r = d.docker(&["run", "-p", "8080", "bb", "nope-cmd"]);
     assert_eq!(r.code, 127);
     d.docker(&["rm", "-f", "busy"]).ok();
@@ -327,4 +427,154 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     assert!(mounts_under(&d).is_empty(), "{:?}", mounts_under(&d));
     assert!(bridge_ports(&d).trim().is_empty());
     assert!(container_rules(&d).is_empty());
+}
+
+/// Runs the docker CLI under a pseudo-terminal (python's pty module), feeding
+/// `input` after a short pause; returns (exit code, everything the terminal showed).
+fn docker_tty(d: &TestDaemon, args: &[&str], input: &str) -> (i32, String) {
+    let script = r#"
+import os, pty, sys, time, select
+args, data = sys.argv[2:], sys.argv[1].encode().decode('unicode_escape').encode('latin-1')
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(args[0], args)
+out = b''
+time.sleep(1.0)
+os.write(fd, data)
+deadline = time.time() + 20
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if fd in r:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors='replace'))
+sys.exit(os.waitstatus_to_exitcode(status) & 0xff)
+"#;
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(input)
+        .arg("docker")
+        .args(args)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn run_it_and_exec_it_through_a_terminal() {
+    let d = daemon_with_busybox();
+    let (code, out) = docker_tty(
+        &d,
+        &["run", "-it", "--rm", "bb", "sh"],
+        "echo tty-$((40+2)); tty; exit 3\\r",
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("tty-42"), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    d.docker(&["run", "-d", "--name", "tt", "bb", "sleep", "60"])
+        .ok();
+    let (code, out) = docker_tty(
+        &d,
+        &["exec", "-it", "tt", "sh"],
+        "echo in-$((2*3)); exit 4\\r",
+    );
+    assert_eq!(code, 4, "{out} {}", d.log());
+    assert!(out.contains("in-6"), "{out}");
+    // ctrl-p ctrl-q detaches and leaves the container running.
+    let (code, out) = docker_tty(
+        &d,
+        &["run", "-it", "--name", "det", "bb", "sh"],
+        "\\x10\\x11",
+    );
+    assert_eq!(code, 0, "{out}");
+    let st = d
+        .docker(&["inspect", "-f", "{{.State.Running}}", "det"])
+        .ok();
+    assert_eq!(st.trim(), "true");
+}
+
+#[test]
+fn logs_follow_pause_rename_update_and_stats() {
+    let d = daemon_with_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ff",
+        "bb",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.3; done",
+    ])
+    .ok();
+    let out = d.docker(&["logs", "-f", "ff"]).ok();
+    assert_eq!(out, "line1\nline2\nline3\n");
+    d.docker(&["run", "-d", "--name", "pp", "bb", "sleep", "60"])
+        .ok();
+    d.docker(&["pause", "pp"]).ok();
+    let st = d
+        .docker(&["ps", "--format", "{{.Status}}", "-f", "name=pp"])
+        .ok();
+    assert!(st.contains("(Paused)"), "{st}");
+    d.docker(&["unpause", "pp"]).ok();
+    d.docker(&["rename", "pp", "qq"]).ok();
+    d.docker(&["update", "--memory", "64m", "--memory-swap", "64m", "qq"])
+        .ok();
+    let mem = d
+        .docker(&["inspect", "-f", "{{.HostConfig.Memory}}", "qq"])
+        .ok();
+    assert_eq!(mem.trim(), "67108864");
+    let stats = d
+        .docker(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.MemUsage}} {{.PIDs}}",
+            "qq",
+        ])
+        .ok();
+    assert!(stats.starts_with("qq "), "{stats}");
+    assert!(stats.contains("/ 64MiB"), "{stats}");
+    assert!(stats.trim().ends_with(" 1"), "{stats}");
+}
+
+#[test]
+fn external_runtime_runs_the_same_bundle() {
+    if !std::path::Path::new("/usr/sbin/runc").exists() {
+        eprintln!("skipped: runc is not installed");
+        return;
+    }
+    let d = TestDaemon::start_with(&["--add-runtime", "myrunc=/usr/sbin/runc"]);
+    d.import_busybox("bb:latest");
+    let r = d.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "myrunc",
+        "bb",
+        "sh",
+        "-c",
+        "echo via runc; exit 2",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stdout, "via runc\n");
+    let r = d.docker(&["run", "--rm", "--runtime", "nope", "bb", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("unknown or invalid runtime name: nope"),
+        "{}",
+        r.stderr
+    );
 }

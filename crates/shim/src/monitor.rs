@@ -37,8 +37,9 @@ const OUT_HIGH_WATER: usize = 1 << 20;
 /// Stdin bytes waiting for the process beyond which attachers are no longer read.
 const STDIN_HIGH_WATER: usize = 256 << 10;
 const READ_CHUNK: usize = 32 << 10;
-const CONSOLE_SOCKET: &str = "console.sock";
-const EXEC_CONSOLE_SOCKET: &str = "exec-console.sock";
+const CONSOLE_SOCKET: &str = "pty.sock";
+// Short: the state dir path plus this must fit a socket address (108 bytes).
+const EXEC_CONSOLE_SOCKET: &str = "xpty.sock";
 
 /// Whose stdio a token or stream refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]

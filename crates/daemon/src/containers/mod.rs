@@ -97,7 +97,10 @@ impl Container {
             if left.is_zero() {
                 return false;
             }
-            p = cv.wait_timeout(p, left).unwrap_or_else(|e| e.into_inner()).0;
+            p = cv
+                .wait_timeout(p, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         true
     }
@@ -132,7 +135,9 @@ impl Containers {
                     tracing::warn!(dir = %entry.path().display(), "removing incomplete container");
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
-                Err(e) => tracing::error!(dir = %entry.path().display(), error = %e, "unreadable container record"),
+                Err(e) => {
+                    tracing::error!(dir = %entry.path().display(), error = %e, "unreadable container record")
+                }
             }
         }
         Ok(Containers {
@@ -170,7 +175,9 @@ impl Containers {
         if let Some(c) = map.values().find(|c| c.record().name == wanted) {
             return Ok(c.clone());
         }
-        let mut hits = map.range(name.to_string()..).take_while(|(k, _)| k.starts_with(name));
+        let mut hits = map
+            .range(name.to_string()..)
+            .take_while(|(k, _)| k.starts_with(name));
         match (hits.next(), hits.next()) {
             (Some((_, c)), None) if !name.is_empty() => Ok(c.clone()),
             (Some(_), Some(_)) => Err(Error::InvalidParameter(format!(
@@ -197,7 +204,10 @@ impl Containers {
     }
 
     fn forget(&self, id: &str) {
-        self.map.write().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 
     /// Snapshot keys that containers' overlays stack on: kept even when their image goes.
@@ -248,7 +258,10 @@ impl Daemon {
 
     fn container_event(&self, action: &str, c: &Record, extra: &[(&str, String)]) {
         let mut attrs = BTreeMap::new();
-        attrs.insert("image".to_string(), c.config.image.clone().unwrap_or_default());
+        attrs.insert(
+            "image".to_string(),
+            c.config.image.clone().unwrap_or_default(),
+        );
         attrs.insert("name".to_string(), c.short_name().to_string());
         for (k, v) in c.config.labels.iter().flatten() {
             attrs.insert(k.clone(), v.clone());
@@ -305,7 +318,11 @@ impl Daemon {
                 }
             }
         };
-        let id = format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+        let id = format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        );
         let lower_dirs = image
             .chain_ids()
             .iter()
@@ -556,7 +573,11 @@ impl Daemon {
                 .map(str::to_string)
                 .or_else(|| r.config.stop_signal.clone())
                 .unwrap_or_else(|| "SIGTERM".into());
-            (sig, r.config.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT), r.state.status)
+            (
+                sig,
+                r.config.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
+                r.state.status,
+            )
         };
         let sig = parse_signal(&sig)?;
         {
@@ -645,15 +666,25 @@ impl Daemon {
         let _op = c.lock_op();
         let mut r = c.record();
         if r.state.status != Status::Running {
-            return Err(Error::Conflict(format!("Container {} is not running", r.id)));
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
         }
         if pause && r.state.paused {
-            return Err(Error::Conflict(format!("Container {} is already paused", r.id)));
+            return Err(Error::Conflict(format!(
+                "Container {} is already paused",
+                r.id
+            )));
         }
         if !pause && !r.state.paused {
             return Err(Error::Conflict(format!("Container {} is not paused", r.id)));
         }
-        let op = if pause { run::ShimOp::Pause } else { run::ShimOp::Resume };
+        let op = if pause {
+            run::ShimOp::Pause
+        } else {
+            run::ShimOp::Resume
+        };
         run::shim_call(&self.containers.run_dir(&c.id), op)?;
         r.state.paused = pause;
         r.save(&self.containers.dir(&c.id))?;
@@ -719,13 +750,15 @@ impl Daemon {
         let c = self.container(name)?;
         let new = create::validate_name(new_name)?;
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        // name_owner locks every record: ask before taking this one's lock.
+        let owner = self.containers.name_owner(&new);
         let mut r = c.record();
         if r.name == new {
             return Err(Error::InvalidParameter(
                 "Renaming a container with the same name as its current name".into(),
             ));
         }
-        if let Some(owner) = self.containers.name_owner(&new) {
+        if let Some(owner) = owner {
             return Err(Error::Conflict(format!(
                 "Conflict. The container name \"{new}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
@@ -750,9 +783,19 @@ impl Daemon {
             ($($f:ident),*) => { $( if update.$f.is_some() { hc.$f = update.$f.clone(); } )* };
         }
         set!(
-            memory, memory_swap, memory_reservation, nano_cpus, cpu_shares, cpu_period,
-            cpu_quota, cpuset_cpus, cpuset_mems, pids_limit, blkio_weight,
-            oom_kill_disable, restart_policy
+            memory,
+            memory_swap,
+            memory_reservation,
+            nano_cpus,
+            cpu_shares,
+            cpu_period,
+            cpu_quota,
+            cpuset_cpus,
+            cpuset_mems,
+            pids_limit,
+            blkio_weight,
+            oom_kill_disable,
+            restart_policy
         );
         create::validate_host_config(&hc, num_cpus())?;
         if r.state.status == Status::Running {
@@ -765,7 +808,10 @@ impl Daemon {
     }
 
     /// `POST /containers/{id}/wait`: the receiver to await, after checking the condition.
-    pub fn container_waiter(&self, name: &str) -> Result<(Arc<Container>, watch::Receiver<Progress>)> {
+    pub fn container_waiter(
+        &self,
+        name: &str,
+    ) -> Result<(Arc<Container>, watch::Receiver<Progress>)> {
         let c = self.container(name)?;
         let rx = c.subscribe();
         Ok((c, rx))
