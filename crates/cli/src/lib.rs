@@ -11,6 +11,8 @@ mod ctx;
 mod error;
 mod jsonmsg;
 mod opts;
+mod progress;
+mod registry_auth;
 mod render;
 mod stream;
 mod term;

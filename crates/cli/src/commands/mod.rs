@@ -13,16 +13,21 @@ mod info;
 mod inspect;
 mod kill;
 mod load;
+mod login;
+mod logout;
 mod logs;
 mod pause;
 mod port;
 mod prune;
 mod ps;
+mod pull;
+mod push;
 mod rename;
 mod rm;
 mod rmi;
 mod run;
 mod save;
+mod search;
 mod start;
 mod stats;
 mod stop;
@@ -77,6 +82,11 @@ enum Cmd {
     Save,
     Tag,
     Version,
+    Pull,
+    Push,
+    Login,
+    Logout,
+    Search,
 }
 
 struct Entry {
@@ -97,6 +107,11 @@ const TOP: &[Entry] = &[
     e(&["info"], Cmd::Info, info::spec("info")),
     e(&["inspect"], Cmd::Inspect, inspect::SPEC),
     e(&["load"], Cmd::Load, load::spec("load")),
+    e(&["login"], Cmd::Login, login::SPEC),
+    e(&["logout"], Cmd::Logout, logout::SPEC),
+    e(&["pull"], Cmd::Pull, pull::spec("pull")),
+    e(&["push"], Cmd::Push, push::spec("push")),
+    e(&["search"], Cmd::Search, search::SPEC),
     e(&["rmi"], Cmd::Rmi, rmi::spec("rmi")),
     e(&["run"], Cmd::Run, run::run_spec("run")),
     e(&["create"], Cmd::Create, run::create_spec("create")),
@@ -129,6 +144,8 @@ const IMAGE: &[Entry] = &[
     e(&["load"], Cmd::Load, load::spec("image load")),
     e(&["ls", "list"], Cmd::Images, images::spec("image ls")),
     e(&["prune"], Cmd::Prune, prune::SPEC),
+    e(&["pull"], Cmd::Pull, pull::spec("image pull")),
+    e(&["push"], Cmd::Push, push::spec("image push")),
     e(&["rm", "rmi", "remove"], Cmd::Rmi, rmi::spec("image rm")),
     e(&["save"], Cmd::Save, save::spec("image save")),
     e(&["tag"], Cmd::Tag, tag::spec("image tag")),
@@ -203,7 +220,11 @@ fn group_help(g: &Group) -> String {
         g.name, g.short
     );
     for entry in g.entries {
-        s.push_str(&format!("  {:<12}{}\n", entry.names[0], entry.spec.short));
+        s.push_str(&format!(
+            "  {:<12}{}\n",
+            entry.names[0],
+            listing_short(&entry.spec)
+        ));
     }
     s.push_str(&format!(
         "\nRun '{PROG} {} COMMAND --help' for more information on a command.\n",
@@ -212,13 +233,27 @@ fn group_help(g: &Group) -> String {
     s
 }
 
+/// The one-line description in command lists: a command whose description has
+/// several lines (cobra's `Long`, e.g. `login`) is listed by its first line,
+/// without the final period, which is its cobra `Short`.
+fn listing_short(spec: &CommandSpec) -> &str {
+    match spec.short.split_once('\n') {
+        Some((first, _)) => first.trim_end_matches('.'),
+        None => spec.short,
+    }
+}
+
 fn root_help() -> String {
     let mut s = format!(
         "Usage:  {PROG} [OPTIONS] COMMAND [ARG...]\n\n{}\n\nCommands:\n",
         ROOT.short
     );
     for entry in TOP {
-        s.push_str(&format!("  {:<12}{}\n", entry.names[0], entry.spec.short));
+        s.push_str(&format!(
+            "  {:<12}{}\n",
+            entry.names[0],
+            listing_short(&entry.spec)
+        ));
     }
     s.push_str("\nManagement Commands:\n");
     for g in GROUPS {
@@ -329,6 +364,11 @@ async fn run(cmd: Cmd, ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
         Cmd::Save => save::run(ctx, p).await,
         Cmd::Tag => tag::run(ctx, p).await,
         Cmd::Version => version::run(ctx, p).await,
+        Cmd::Pull => pull::run(ctx, p).await,
+        Cmd::Push => push::run(ctx, p).await,
+        Cmd::Login => login::run(ctx, p).await,
+        Cmd::Logout => logout::run(ctx, p).await,
+        Cmd::Search => search::run(ctx, p).await,
     }
 }
 
@@ -508,6 +548,7 @@ mod tests {
                 .replace("Docker", "berth")
                 .replace("docs.berth.com", "docs.docker.com")
                 .replace("berthfile", "Dockerfile")
+                .replace("berth Hub", "Docker Hub")
         };
         Some((
             out.status.code().unwrap_or(-1),
@@ -544,6 +585,27 @@ mod tests {
             &["system", "df", "a"],
             &["events", "a"],
             &["image", "prune", "a"],
+            &["pull"],
+            &["pull", "a", "b"],
+            &["pull", "--bogus"],
+            &["pull", "-a", "a:b"],
+            &["pull", "A"],
+            &["image", "pull"],
+            &["push"],
+            &["push", "a", "b"],
+            &["push", "-a", "a:b"],
+            &["push", "A"],
+            &["image", "push"],
+            &["login", "a", "b"],
+            &["login", "-p", "x", "--password-stdin"],
+            &["login", "--password-stdin"],
+            &["login", "-u", "", "-p", "x", "h"],
+            &["login", "-u", "x", "-p", "", "h"],
+            &["logout", "a", "b"],
+            &["search"],
+            &["search", "a", "b"],
+            &["search", "--limit", "x", "a"],
+            &["search", "-f", "bogus", "a"],
             &["image", "bogus"],
             &["bogus"],
             &["--bogus"],
@@ -582,6 +644,13 @@ mod tests {
             &["events", "--help"],
             &["version", "--help"],
             &["info", "--help"],
+            &["pull", "--help"],
+            &["image", "pull", "--help"],
+            &["push", "--help"],
+            &["image", "push", "--help"],
+            &["login", "--help"],
+            &["logout", "--help"],
+            &["search", "--help"],
         ];
         for args in cases {
             let (r, out) = run_args(args);

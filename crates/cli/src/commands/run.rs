@@ -529,7 +529,10 @@ async fn pull_image(ctx: &mut Ctx<'_>, client: &Client, req: &CreateRequest) -> 
             hyper::Method::POST,
             "/images/create",
             &q,
-            &[("X-Registry-Auth", "e30=".to_string())],
+            &[(
+                "X-Registry-Auth",
+                crate::registry_auth::header_for(&ctx.opts, &r),
+            )],
             crate::client::empty_body(),
         )
         .await?;
