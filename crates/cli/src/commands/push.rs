@@ -43,13 +43,17 @@ pub const fn spec(path: &'static str) -> CommandSpec {
     }
 }
 
-/// Path and query of `POST /images/{name}/push` as docker/cli and moby's
-/// client build them; `defaulted` tells whether `latest` was filled in.
-pub fn request(
-    remote: &str,
-    all: bool,
-    platform: Option<&str>,
-) -> Result<(Reference, bool, String, Vec<(&'static str, String)>)> {
+/// `POST /images/{name}/push` as docker/cli and moby's client build it.
+#[derive(Debug)]
+pub struct PushRequest {
+    pub reference: Reference,
+    /// `latest` was filled in for a bare name.
+    pub defaulted: bool,
+    pub path: String,
+    pub query: Vec<(&'static str, String)>,
+}
+
+pub fn request(remote: &str, all: bool, platform: Option<&str>) -> Result<PushRequest> {
     let r = Reference::parse(remote).map_err(|e| CliError::msg(e.to_string()))?;
     if all && !r.is_name_only() {
         return Err(CliError::msg("tag can't be used with --all-tags/-a"));
@@ -68,13 +72,23 @@ pub fn request(
     }
     // moby's client puts the familiar name into the path as it is.
     let path = format!("/images/{}/push", r.familiar_name());
-    Ok((r, defaulted, path, q))
+    Ok(PushRequest {
+        reference: r,
+        defaulted,
+        path,
+        query: q,
+    })
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
     let all = p.bool("all-tags");
     let quiet = p.bool("quiet");
-    let (r, defaulted, path, q) = request(&p.args[0], all, p.str("platform"))?;
+    let PushRequest {
+        reference: r,
+        defaulted,
+        path,
+        query: q,
+    } = request(&p.args[0], all, p.str("platform"))?;
     if defaulted && !quiet {
         writeln!(ctx.out, "Using default tag: latest")?;
     }
@@ -105,16 +119,16 @@ mod tests {
 
     #[test]
     fn push_requests() {
-        let (r, d, path, q) = request("127.0.0.1:5000/a/b", false, None).unwrap();
-        assert!(d);
-        assert_eq!(r.to_string(), "127.0.0.1:5000/a/b:latest");
-        assert_eq!(path, "/images/127.0.0.1:5000/a/b/push");
-        assert_eq!(q, vec![("tag", "latest".to_string())]);
-        let (_, d, path, q) = request("busybox", true, Some("linux/amd64")).unwrap();
-        assert!(!d);
-        assert_eq!(path, "/images/busybox/push");
+        let r = request("127.0.0.1:5000/a/b", false, None).unwrap();
+        assert!(r.defaulted);
+        assert_eq!(r.reference.to_string(), "127.0.0.1:5000/a/b:latest");
+        assert_eq!(r.path, "/images/127.0.0.1:5000/a/b/push");
+        assert_eq!(r.query, vec![("tag", "latest".to_string())]);
+        let r = request("busybox", true, Some("linux/amd64")).unwrap();
+        assert!(!r.defaulted);
+        assert_eq!(r.path, "/images/busybox/push");
         assert_eq!(
-            q,
+            r.query,
             vec![(
                 "platform",
                 r#"{"os":"linux","architecture":"amd64"}"#.to_string()
