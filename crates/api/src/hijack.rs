@@ -157,7 +157,10 @@ mod tests {
 
     #[test]
     fn detach_keys_parse_like_docker() {
-        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), vec![0x10, 0x11]);
+        assert_eq!(
+            parse_detach_keys("ctrl-p,ctrl-q").unwrap(),
+            vec![0x10, 0x11]
+        );
         assert_eq!(parse_detach_keys("a,ctrl-@").unwrap(), vec![b'a', 0]);
         assert!(parse_detach_keys("ctrl-pp").is_err());
     }

@@ -159,7 +159,13 @@ impl Daemon {
         }
         // As dockerd, runc is known without configuration.
         if name == "runc" {
-            for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin"] {
+            for dir in [
+                "/usr/sbin",
+                "/usr/bin",
+                "/usr/local/sbin",
+                "/usr/local/bin",
+                "/sbin",
+            ] {
                 let p = Path::new(dir).join("runc");
                 if p.exists() {
                     return Ok(Some(p));

@@ -118,13 +118,21 @@ pub async fn post(
     match action.as_str() {
         "start" => {
             let started = blocking(move || d.start_container(&name)).await?;
-            Ok(if started { no_content() } else { not_modified() })
+            Ok(if started {
+                no_content()
+            } else {
+                not_modified()
+            })
         }
         "stop" => {
             let t = int(&q, "t")?;
             let sig = q.get("signal").cloned();
             let stopped = blocking(move || d.stop_container(&name, sig.as_deref(), t)).await?;
-            Ok(if stopped { no_content() } else { not_modified() })
+            Ok(if stopped {
+                no_content()
+            } else {
+                not_modified()
+            })
         }
         "restart" => {
             let t = int(&q, "t")?;
@@ -192,7 +200,10 @@ fn size_of(q: &HashMap<String, String>) -> ApiResult<(u16, u16)> {
 /// `POST /containers/{id}/wait`: headers at once, the body when the condition is met.
 async fn wait(s: AppState, name: String, q: HashMap<String, String>) -> ApiResult<Response> {
     let condition = q.get("condition").cloned().unwrap_or_default();
-    if !matches!(condition.as_str(), "" | "not-running" | "next-exit" | "removed") {
+    if !matches!(
+        condition.as_str(),
+        "" | "not-running" | "next-exit" | "removed"
+    ) {
         return Err(ApiError::bad_request(format!(
             "invalid condition: \"{condition}\""
         )));
@@ -214,8 +225,8 @@ async fn wait(s: AppState, name: String, q: HashMap<String, String>) -> ApiResul
             // The container went away with its sender: it was removed.
             Err(_) => start.exit_code,
         };
-        let body = serde_json::to_vec(&json!({"StatusCode": code, "Error": null}))
-            .unwrap_or_default();
+        let body =
+            serde_json::to_vec(&json!({"StatusCode": code, "Error": null})).unwrap_or_default();
         Ok::<_, std::io::Error>(bytes::Bytes::from(body))
     };
     let stream = futures_util::stream::once(fut);
@@ -252,7 +263,9 @@ async fn attach(
     let upgrade = hijack::Upgrade::take(req);
     let resp = hijack::response(tty);
     tokio::spawn(async move {
-        let Some(client) = upgrade.wait().await else { return };
+        let Some(client) = upgrade.wait().await else {
+            return;
+        };
         let shim = match target {
             AttachTarget::Now(s) => s,
             AttachTarget::AtStart(rx) => match rx.await {
@@ -300,7 +313,9 @@ pub async fn exec_post(
             let keys = detach_keys(&q)?;
             let resp = hijack::response(started.tty);
             tokio::spawn(async move {
-                let Some(client) = upgrade.wait().await else { return };
+                let Some(client) = upgrade.wait().await else {
+                    return;
+                };
                 let exec_id = stream.exec_id.clone();
                 let record = async move {
                     let _ = tokio::task::spawn_blocking(move || d.exec_finished(&exec_id)).await;
@@ -341,7 +356,11 @@ async fn logs(s: AppState, name: String, q: HashMap<String, String>) -> ApiResul
     let until = parse_time_param(q.get("until"))?;
     let tail = match q.get("tail").map(String::as_str) {
         None | Some("") | Some("all") => None,
-        Some(n) => Some(n.parse::<i64>().map(|n| n.max(0) as usize).unwrap_or(usize::MAX)),
+        Some(n) => Some(
+            n.parse::<i64>()
+                .map(|n| n.max(0) as usize)
+                .unwrap_or(usize::MAX),
+        ),
     };
     let d = s.daemon.clone();
     let (path, tty, c) = blocking(move || d.container_log(&name)).await?;
@@ -372,7 +391,8 @@ async fn logs(s: AppState, name: String, q: HashMap<String, String>) -> ApiResul
                 w.write_all(&berth_logs::frame(rec.stream, &line))
             };
             // Followers see each record at once.
-            ok.and_then(|_| if follow { w.flush() } else { Ok(()) }).is_ok()
+            ok.and_then(|_| if follow { w.flush() } else { Ok(()) })
+                .is_ok()
         });
         if let Err(e) = res {
             w.fail(e);

@@ -39,7 +39,10 @@ pub fn routes() -> Router<AppState> {
             "/containers/{name}/{action}",
             get(containers::get).post(containers::post),
         )
-        .route("/containers/{name}", axum::routing::delete(containers::remove))
+        .route(
+            "/containers/{name}",
+            axum::routing::delete(containers::remove),
+        )
         .route(
             "/exec/{id}/{action}",
             get(containers::exec_get).post(containers::exec_post),

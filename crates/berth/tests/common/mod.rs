@@ -422,8 +422,8 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
     b.append_data(&mut h, "bin/busybox", busybox.as_slice())
         .unwrap();
     for applet in [
-        "sh", "echo", "ls", "cat", "true", "false", "sleep", "id", "env", "ps", "dd", "seq",
-        "nc", "tr", "head", "kill", "mkdir", "pwd", "hostname", "wc", "grep", "unshare", "mount",
+        "sh", "echo", "ls", "cat", "true", "false", "sleep", "id", "env", "ps", "dd", "seq", "nc",
+        "tr", "head", "kill", "mkdir", "pwd", "hostname", "wc", "grep", "unshare", "mount",
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);

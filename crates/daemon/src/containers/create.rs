@@ -1,7 +1,9 @@
 //! `POST /containers/create`: the request merged with the image's config the
 //! way dockerd does it, checked before anything is written.
 
-use berth_api_types::models::{ContainerConfig, ContainerCreateBody, HostConfig, RestartPolicyNameEnum};
+use berth_api_types::models::{
+    ContainerConfig, ContainerCreateBody, HostConfig, RestartPolicyNameEnum,
+};
 use berth_image::config::ImageConfig;
 
 use crate::{Error, Result};
@@ -124,7 +126,9 @@ pub fn validate_host_config(hc: &HostConfig, ncpu: usize) -> Result<()> {
         );
     }
     if swap > 0 && memory == 0 {
-        return bad("You should always set the Memory limit when using Memoryswap limit, see usage".into());
+        return bad(
+            "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
+        );
     }
     let nano = hc.nano_cpus.unwrap_or(0);
     if nano < 0 || nano > ncpu as i64 * 1_000_000_000 {
@@ -141,19 +145,18 @@ pub fn validate_host_config(hc: &HostConfig, ncpu: usize) -> Result<()> {
     if let Some(p) = &hc.restart_policy {
         let retries = p.maximum_retry_count.unwrap_or(0);
         match p.name {
-            Some(RestartPolicyNameEnum::ON_FAILURE) => {
-                if retries < 0 {
-                    return bad(
-                        "invalid restart policy: maximum retry count cannot be negative".into(),
-                    );
-                }
+            Some(RestartPolicyNameEnum::ON_FAILURE) if retries < 0 => {
+                return bad(
+                    "invalid restart policy: maximum retry count cannot be negative".into(),
+                );
             }
             Some(RestartPolicyNameEnum::ALWAYS) | Some(RestartPolicyNameEnum::UNLESS_STOPPED)
                 if retries != 0 =>
             {
-                return bad(format!(
+                return bad(
                     "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-                ));
+                        .into(),
+                );
             }
             _ => {}
         }
@@ -164,9 +167,7 @@ pub fn validate_host_config(hc: &HostConfig, ncpu: usize) -> Result<()> {
                 | Some(RestartPolicyNameEnum::ON_FAILURE)
         );
         if has_policy && hc.auto_remove == Some(true) {
-            return bad(
-                "conflicting options: cannot specify both --restart and --rm".into(),
-            );
+            return bad("conflicting options: cannot specify both --restart and --rm".into());
         }
     }
     for (port, bindings) in hc.port_bindings.iter().flatten() {
@@ -190,15 +191,12 @@ pub fn validate_host_config(hc: &HostConfig, ncpu: usize) -> Result<()> {
 /// `80/tcp` → (80, "tcp"); docker's texts on error.
 pub fn parse_port_proto(s: &str) -> Result<(u16, String)> {
     let (port, proto) = s.split_once('/').unwrap_or((s, "tcp"));
-    let port: u16 = port
-        .parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| Error::InvalidParameter(format!("invalid port specification: \"{s}\"")))?;
+    let port: u16 =
+        port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+            Error::InvalidParameter(format!("invalid port specification: \"{s}\""))
+        })?;
     if !matches!(proto, "tcp" | "udp" | "sctp") {
-        return Err(Error::InvalidParameter(format!(
-            "invalid proto: {proto}"
-        )));
+        return Err(Error::InvalidParameter(format!("invalid proto: {proto}")));
     }
     Ok((port, proto.to_string()))
 }

@@ -69,7 +69,10 @@ impl Daemon {
         let c = self.containers.get(name)?;
         let r = c.record();
         if r.state.status != Status::Running {
-            return Err(Error::Conflict(format!("container {} is not running", r.id)));
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                r.id
+            )));
         }
         if r.state.paused {
             return Err(Error::Conflict(format!(
@@ -80,7 +83,11 @@ impl Daemon {
         if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(Error::InvalidParameter("No exec command specified".into()));
         }
-        let id = format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+        let id = format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        );
         let exec = Arc::new(Exec {
             id: id.clone(),
             container_id: r.id.clone(),
@@ -88,7 +95,11 @@ impl Daemon {
             state: Mutex::new(ExecState::default()),
         });
         let cmd = exec.config.cmd.clone().unwrap_or_default().join(" ");
-        self.container_event(&format!("exec_create: {cmd}"), &r, &[("execID", id.clone())]);
+        self.container_event(
+            &format!("exec_create: {cmd}"),
+            &r,
+            &[("execID", id.clone())],
+        );
         drop(r);
         self.containers
             .execs
@@ -112,10 +123,14 @@ impl Daemon {
         {
             let mut st = exec.state.lock().unwrap_or_else(|e| e.into_inner());
             if st.running {
-                return Err(Error::Conflict(format!("Error: Exec command {id} is already running")));
+                return Err(Error::Conflict(format!(
+                    "Error: Exec command {id} is already running"
+                )));
             }
             if st.started {
-                return Err(Error::Conflict(format!("Error: Exec command {id} has already run")));
+                return Err(Error::Conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
             }
             st.started = true;
             st.running = true;
@@ -177,7 +192,11 @@ impl Daemon {
         })?;
         exec.state.lock().unwrap_or_else(|e| e.into_inner()).pid = pid as i64;
         let cmd = cfg.cmd.clone().unwrap_or_default().join(" ");
-        self.container_event(&format!("exec_start: {cmd}"), &rec, &[("execID", id.to_string())]);
+        self.container_event(
+            &format!("exec_start: {cmd}"),
+            &rec,
+            &[("execID", id.to_string())],
+        );
         if detach {
             if let Some(me) = self.me.upgrade() {
                 let id = id.to_string();
@@ -211,7 +230,11 @@ impl Daemon {
         drop(st);
         if let Ok(c) = self.containers.get(&exec.container_id) {
             let r = c.record();
-            self.container_event("exec_die", &r, &[("execID", id.to_string()), ("exitCode", code.to_string())]);
+            self.container_event(
+                "exec_die",
+                &r,
+                &[("execID", id.to_string()), ("exitCode", code.to_string())],
+            );
         }
     }
 
@@ -221,7 +244,11 @@ impl Daemon {
         let st = exec.state.lock().unwrap_or_else(|e| e.into_inner());
         let cfg = &exec.config;
         let mut args = cfg.cmd.clone().unwrap_or_default();
-        let entrypoint = if args.is_empty() { String::new() } else { args.remove(0) };
+        let entrypoint = if args.is_empty() {
+            String::new()
+        } else {
+            args.remove(0)
+        };
         Ok(ExecInspectResponse {
             can_remove: Some(false),
             detach_keys: Some(cfg.detach_keys.clone().unwrap_or_default()),

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use berth_api_types::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
     ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
-    ContainerTopResponse, DriverData, EndpointSettings, MountPoint,
-    NetworkSettings, PortBinding, PortSummary, PortSummaryTypeEnum,
+    ContainerTopResponse, DriverData, EndpointSettings, MountPoint, NetworkSettings, PortBinding,
+    PortSummary, PortSummaryTypeEnum,
 };
 
 use super::record::{Record, Status};
@@ -18,8 +18,21 @@ use crate::{Daemon, Error, Result};
 pub type ContainerFilters = BTreeMap<String, Vec<String>>;
 
 const PS_FILTERS: &[&str] = &[
-    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "network",
-    "volume", "publish", "expose", "health", "is-task", "isolation",
+    "id",
+    "name",
+    "label",
+    "status",
+    "exited",
+    "ancestor",
+    "before",
+    "since",
+    "network",
+    "volume",
+    "publish",
+    "expose",
+    "health",
+    "is-task",
+    "isolation",
 ];
 
 pub trait PruneFilter {
@@ -136,7 +149,11 @@ fn port_summaries(r: &Record) -> Vec<PortSummary> {
         "sctp" => PortSummaryTypeEnum::SCTP,
         _ => PortSummaryTypeEnum::TCP,
     };
-    let bound = r.endpoint.as_ref().map(|e| e.ports.clone()).unwrap_or_default();
+    let bound = r
+        .endpoint
+        .as_ref()
+        .map(|e| e.ports.clone())
+        .unwrap_or_default();
     for p in &bound {
         let (port, pr) = p.container.split_once('/').unwrap_or((&p.container, "tcp"));
         out.push(PortSummary {
@@ -223,8 +240,16 @@ impl Daemon {
             let r = c.record().clone();
             Ok(r)
         };
-        let before = filters.get("before").and_then(|v| v.first()).map(|v| by_name(v)).transpose()?;
-        let since = filters.get("since").and_then(|v| v.first()).map(|v| by_name(v)).transpose()?;
+        let before = filters
+            .get("before")
+            .and_then(|v| v.first())
+            .map(|v| by_name(v))
+            .transpose()?;
+        let since = filters
+            .get("since")
+            .and_then(|v| v.first())
+            .map(|v| by_name(v))
+            .transpose()?;
         let ancestors: Option<Vec<String>> = filters.get("ancestor").map(|names| {
             names
                 .iter()
@@ -233,8 +258,16 @@ impl Daemon {
         });
         if let Some(st) = filters.get("status") {
             for s in st {
-                if !["created", "restarting", "running", "removing", "paused", "exited", "dead"]
-                    .contains(&s.as_str())
+                if ![
+                    "created",
+                    "restarting",
+                    "running",
+                    "removing",
+                    "paused",
+                    "exited",
+                    "dead",
+                ]
+                .contains(&s.as_str())
                 {
                     return Err(Error::InvalidParameter(format!(
                         "invalid filter 'status={s}'"
@@ -278,8 +311,13 @@ impl Daemon {
                 }
             }
             if let Some(ls) = filters.get("label") {
-                let labels: BTreeMap<String, String> =
-                    r.config.labels.clone().unwrap_or_default().into_iter().collect();
+                let labels: BTreeMap<String, String> = r
+                    .config
+                    .labels
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
                 if !ls.iter().all(|l| label_matches(&labels, l)) {
                     continue;
                 }
@@ -291,7 +329,9 @@ impl Daemon {
             }
             if let Some(codes) = filters.get("exited") {
                 let exited = r.state.status == Status::Exited
-                    && codes.iter().any(|c| c.parse::<i64>().ok() == Some(r.state.exit_code));
+                    && codes
+                        .iter()
+                        .any(|c| c.parse::<i64>().ok() == Some(r.state.exit_code));
                 if !exited {
                     continue;
                 }
@@ -307,10 +347,24 @@ impl Daemon {
                 }
             }
             if let Some(ports) = filters.get("publish") {
-                let bound = r.endpoint.as_ref().map(|e| e.ports.clone()).unwrap_or_default();
+                let bound = r
+                    .endpoint
+                    .as_ref()
+                    .map(|e| e.ports.clone())
+                    .unwrap_or_default();
                 let hit = ports.iter().any(|p| {
-                    let p = if p.contains('/') { p.clone() } else { format!("{p}/tcp") };
-                    bound.iter().any(|b| format!("{}/{}", b.host_port, b.container.split('/').nth(1).unwrap_or("tcp")) == p)
+                    let p = if p.contains('/') {
+                        p.clone()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    bound.iter().any(|b| {
+                        format!(
+                            "{}/{}",
+                            b.host_port,
+                            b.container.split('/').nth(1).unwrap_or("tcp")
+                        ) == p
+                    })
                 });
                 if !hit {
                     continue;
@@ -319,7 +373,11 @@ impl Daemon {
             if let Some(ports) = filters.get("expose") {
                 let exposed = r.config.exposed_ports.clone().unwrap_or_default();
                 let hit = ports.iter().any(|p| {
-                    let p = if p.contains('/') { p.clone() } else { format!("{p}/tcp") };
+                    let p = if p.contains('/') {
+                        p.clone()
+                    } else {
+                        format!("{p}/tcp")
+                    };
                     exposed.contains(&p)
                 });
                 if !hit {
@@ -453,9 +511,15 @@ impl Daemon {
                 name: "overlay2".into(),
                 data: HashMap::from([
                     ("LowerDir".to_string(), lower),
-                    ("MergedDir".to_string(), dir.join("rw/merged").display().to_string()),
+                    (
+                        "MergedDir".to_string(),
+                        dir.join("rw/merged").display().to_string(),
+                    ),
                     ("UpperDir".to_string(), upper.display().to_string()),
-                    ("WorkDir".to_string(), dir.join("rw/work").display().to_string()),
+                    (
+                        "WorkDir".to_string(),
+                        dir.join("rw/work").display().to_string(),
+                    ),
                 ]),
             }),
             size_rw,
@@ -464,11 +528,11 @@ impl Daemon {
             config: Some(r.config.clone()),
             network_settings: Some(NetworkSettings {
                 sandbox_id: Some(String::new()),
-                sandbox_key: Some(
-                    (r.state.pid > 0)
-                        .then(|| format!("/proc/{}/ns/net", r.state.pid))
-                        .unwrap_or_default(),
-                ),
+                sandbox_key: Some(if r.state.pid > 0 {
+                    format!("/proc/{}/ns/net", r.state.pid)
+                } else {
+                    String::new()
+                }),
                 ports: Some(ports),
                 networks: Some(endpoint_settings(&r)),
             }),
@@ -549,5 +613,4 @@ mod tests {
         assert_eq!(procs.len(), 1);
         assert_eq!(procs[0].last().unwrap(), "sleep 30");
     }
-
 }

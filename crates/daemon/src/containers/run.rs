@@ -84,7 +84,10 @@ fn merged(dir: &Path) -> PathBuf {
 
 fn is_mounted(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(path), path.parent().map(std::fs::metadata)) {
+    match (
+        std::fs::metadata(path),
+        path.parent().map(std::fs::metadata),
+    ) {
         (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
         _ => false,
     }
@@ -123,7 +126,7 @@ fn mount_rootfs(rec: &Record, dir: &Path) -> Result<PathBuf> {
         rustix::mount::MountFlags::empty(),
         Some(data.as_c_str()),
     )
-        .map_err(|e| Error::Internal(format!("mounting the container's rootfs: {e}")))?;
+    .map_err(|e| Error::Internal(format!("mounting the container's rootfs: {e}")))?;
     Ok(target)
 }
 
@@ -153,12 +156,13 @@ fn port_bindings(rec: &Record) -> Result<Vec<berth_network::PortBinding>> {
             "udp" => berth_network::Proto::Udp,
             _ => berth_network::Proto::Tcp,
         };
-        let host_ip = match host_ip.filter(|s| !s.is_empty()) {
-            Some(ip) => Some(ip.parse().map_err(|_| {
-                Error::InvalidParameter(format!("invalid host IP address: {ip}"))
-            })?),
-            None => None,
-        };
+        let host_ip =
+            match host_ip.filter(|s| !s.is_empty()) {
+                Some(ip) => Some(ip.parse().map_err(|_| {
+                    Error::InvalidParameter(format!("invalid host IP address: {ip}"))
+                })?),
+                None => None,
+            };
         let host_port = match host_port.filter(|s| !s.is_empty()) {
             Some(p) => super::create::parse_host_port(p)?,
             None => 0,
@@ -300,9 +304,7 @@ fn security(hc: &HostConfig) -> Result<(Seccomp, bool)> {
     let mut seccomp = Seccomp::Default;
     let mut nnp = false;
     for opt in hc.security_opt.iter().flatten() {
-        let (k, v) = opt
-            .split_once(['=', ':'])
-            .unwrap_or((opt.as_str(), ""));
+        let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
         match k {
             "seccomp" if v == "unconfined" => seccomp = Seccomp::Unconfined,
             // The docker CLI sends the profile's JSON text, not its path.
@@ -450,7 +452,8 @@ pub fn start(
         sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
         init: hc.init.unwrap_or(false),
     };
-    let spec = berth_runtime::build_spec(&input).map_err(|e| Error::InvalidParameter(e.to_string()))?;
+    let spec =
+        berth_runtime::build_spec(&input).map_err(|e| Error::InvalidParameter(e.to_string()))?;
     std::fs::create_dir_all(run_dir).map_err(Error::io("container run directory"))?;
     // A previous run's exit must not be read as this one's.
     let _ = std::fs::remove_file(run_dir.join(berth_shim::EXIT_FILE));
@@ -573,8 +576,9 @@ fn parse_extra_hosts(list: &[String]) -> Result<Vec<(String, std::net::IpAddr)>>
             let ip = if ip == "host-gateway" {
                 std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1))
             } else {
-                ip.parse()
-                    .map_err(|_| Error::InvalidParameter(format!("invalid IP address in add-host: \"{ip}\"")))?
+                ip.parse().map_err(|_| {
+                    Error::InvalidParameter(format!("invalid IP address in add-host: \"{ip}\""))
+                })?
             };
             Ok((name.to_string(), ip))
         })
@@ -613,20 +617,18 @@ pub fn exit_code_of_start_error(msg: &str) -> i64 {
 
 /// Blocks until the container's init exits (through the shim, or its exit file).
 pub fn wait_exit(run_dir: &Path) -> Exit {
-    loop {
-        match ShimClient::connect(run_dir).and_then(|c| c.wait()) {
-            Ok(s) => return s.into(),
-            Err(e) => {
-                if let Some(s) = berth_shim::read_exit(run_dir) {
-                    return s.into();
-                }
-                // The shim is gone without a word: docker reports 255 for a lost task.
-                tracing::warn!(dir = %run_dir.display(), error = %e, "shim lost");
-                return Exit {
-                    exit_code: 255,
-                    oom_killed: false,
-                    finished_at: super::now_rfc3339(),
-                };
+    match ShimClient::connect(run_dir).and_then(|c| c.wait()) {
+        Ok(s) => s.into(),
+        Err(e) => {
+            if let Some(s) = berth_shim::read_exit(run_dir) {
+                return s.into();
+            }
+            // The shim is gone without a word: docker reports 255 for a lost task.
+            tracing::warn!(dir = %run_dir.display(), error = %e, "shim lost");
+            Exit {
+                exit_code: 255,
+                oom_killed: false,
+                finished_at: super::now_rfc3339(),
             }
         }
     }
@@ -713,7 +715,9 @@ pub fn remove_rw(rec: &Record, dir: &Path, run_dir: &Path) -> Result<()> {
 /// Bytes in the rw layer (docker's SizeRw).
 pub fn rw_size(dir: &Path) -> u64 {
     fn walk(p: &Path) -> u64 {
-        let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+        let Ok(rd) = std::fs::read_dir(p) else {
+            return 0;
+        };
         rd.flatten()
             .map(|e| match e.metadata() {
                 Ok(m) if m.is_dir() => walk(&e.path()),
@@ -736,7 +740,11 @@ pub fn swap_accounting() -> bool {
 
 impl Daemon {
     /// `POST /containers/{id}/attach`: a stream now, or one handed over at start.
-    pub fn attach_container(&self, name: &str, streams: AttachStream) -> Result<(bool, AttachTarget)> {
+    pub fn attach_container(
+        &self,
+        name: &str,
+        streams: AttachStream,
+    ) -> Result<(bool, AttachTarget)> {
         let c = self.containers.get(name)?;
         let r = c.record();
         let tty = r.tty();
@@ -764,13 +772,19 @@ impl Daemon {
     pub fn resize_container(&self, name: &str, h: u16, w: u16) -> Result<()> {
         let c = self.containers.get(name)?;
         if !c.record().running() {
-            return Err(Error::Conflict(format!("Container {} is not running", c.id)));
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
         resize(&self.containers.run_dir(&c.id), None, h, w)
     }
 
     /// The log file and whether the container has a TTY (logs are not multiplexed then).
-    pub fn container_log(&self, name: &str) -> Result<(PathBuf, bool, std::sync::Arc<super::Container>)> {
+    pub fn container_log(
+        &self,
+        name: &str,
+    ) -> Result<(PathBuf, bool, std::sync::Arc<super::Container>)> {
         let c = self.containers.get(name)?;
         let r = c.record();
         let path = log_path(&self.containers.dir(&r.id), &r.id);
@@ -864,7 +878,10 @@ fn stats_json(
         "name": r.name,
         "id": r.id,
     });
-    if let Some(nets) = raw.get("networks").filter(|v| v.as_object().is_some_and(|m| !m.is_empty())) {
+    if let Some(nets) = raw
+        .get("networks")
+        .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+    {
         out["networks"] = nets.clone();
     }
     out
