@@ -474,7 +474,8 @@ pub fn start(
         runtime_binary,
         runtime_root: d.runtime_root(),
     };
-    let exe = std::env::current_exe().map_err(Error::io("locating the berth binary"))?;
+    // The running binary itself, even when an upgrade replaced the file on disk.
+    let exe = PathBuf::from("/proc/self/exe");
     let pid = berth_shim::spawn(&args, &exe).map_err(start_error)?;
     undo.shim = true;
     let endpoint = match ip {
