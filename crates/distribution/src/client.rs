@@ -130,6 +130,19 @@ pub struct FetchedManifest {
     pub digest: String,
 }
 
+/// An upload session the registry opened (its `Location`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession(String);
+
+/// The outcome of a cross-repository mount request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// The blob is now linked into the repository.
+    Mounted,
+    /// Not mounted; the upload session the registry opened instead, if any.
+    Refused(Option<UploadSession>),
+}
+
 /// Receives a blob's bytes as they arrive.
 pub trait BlobSink {
     /// Called once before the first byte: where the bytes start (the offset
@@ -598,7 +611,12 @@ impl Repository<'_> {
             .clone();
         match challenge {
             None => Ok(None),
-            Some(Challenge::Basic) => Ok(self.creds.basic_header()),
+            Some(Challenge::Basic) => match self.creds.basic_header() {
+                Some(h) => Ok(Some(h)),
+                // A pull may still be allowed anonymously; a push never is.
+                None if self.push => Err(DistError::NoBasicAuthCredentials),
+                None => Ok(None),
+            },
             Some(Challenge::Bearer { .. }) if !self.creds.registry_token.is_empty() => {
                 Ok(Some(format!("Bearer {}", self.creds.registry_token)))
             }
@@ -875,13 +893,18 @@ impl Repository<'_> {
         })
     }
 
-    /// Asks the registry to link a blob from another of its repositories;
-    /// `false` when it would not (the blob must then be uploaded).
-    pub fn mount_blob(&self, digest: &str, from: &str) -> Result<bool> {
-        self.extra_scopes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(format!("repository:{from}:pull"));
+    /// Asks the registry to link a blob from another of its repositories.
+    /// A registry that will not mount starts an upload session instead
+    /// (202); it is returned so the upload goes on there rather than being
+    /// left behind.
+    pub fn mount_blob(&self, digest: &str, from: &str) -> Result<Mount> {
+        {
+            let mut extra = self.extra_scopes.lock().unwrap_or_else(|e| e.into_inner());
+            let scope = format!("repository:{from}:pull");
+            if !extra.contains(&scope) {
+                extra.push(scope);
+            }
+        }
         self.client.block_on(async {
             let resp = self
                 .request(
@@ -892,8 +915,11 @@ impl Repository<'_> {
                 )
                 .await?;
             match resp.status() {
-                StatusCode::CREATED => Ok(true),
-                s if s.is_success() => Ok(false),
+                StatusCode::CREATED => Ok(Mount::Mounted),
+                StatusCode::ACCEPTED => Ok(Mount::Refused(Some(UploadSession(
+                    upload_location(resp).await?,
+                )))),
+                s if s.is_success() => Ok(Mount::Refused(None)),
                 s => {
                     let body = read_limited(resp.into_body(), 64 << 10)
                         .await
@@ -904,26 +930,31 @@ impl Repository<'_> {
         })
     }
 
-    /// Uploads a blob as docker does: start a session, stream the bytes in
-    /// one PATCH, then close it with the digest. `progress` gets the bytes sent so far.
+    /// Uploads a blob as docker does: start a session (or go on with one a
+    /// refused mount started), stream the bytes in one PATCH, then close it
+    /// with the digest. `progress` gets the bytes sent so far.
     pub fn upload_blob(
         &self,
         digest: &str,
         size: u64,
+        session: Option<UploadSession>,
         reader: &mut dyn Read,
         progress: &mut dyn FnMut(u64),
     ) -> Result<()> {
-        let start = self.client.block_on(async {
-            let resp = self
-                .request(
-                    Method::POST,
-                    "blobs/uploads/",
-                    &[(header::CONTENT_LENGTH, "0".into())],
-                    Bytes::new(),
-                )
-                .await?;
-            upload_location(resp).await
-        })?;
+        let start = match session {
+            Some(UploadSession(location)) => location,
+            None => self.client.block_on(async {
+                let resp = self
+                    .request(
+                        Method::POST,
+                        "blobs/uploads/",
+                        &[(header::CONTENT_LENGTH, "0".into())],
+                        Bytes::new(),
+                    )
+                    .await?;
+                upload_location(resp).await
+            })?,
+        };
         let auth = self.client.block_on(self.authorization(false))?;
         let url = self.url(&start);
         let (tx, rx) = mpsc::channel::<Bytes>(4);
@@ -1000,6 +1031,25 @@ impl Repository<'_> {
                 return Err(parse_errors(status.as_u16(), &body));
             }
             Ok(())
+        })
+    }
+
+    /// Abandons an upload session (one a refused mount opened and that is
+    /// not used), so the registry need not wait for its expiry.
+    pub fn cancel_upload(&self, session: UploadSession) -> Result<()> {
+        self.client.block_on(async {
+            let resp = self
+                .request(Method::DELETE, &session.0, &[], Bytes::new())
+                .await?;
+            let status = resp.status();
+            // Already gone is as good as cancelled.
+            if status.is_success() || status == StatusCode::NOT_FOUND {
+                return Ok(());
+            }
+            let body = read_limited(resp.into_body(), 64 << 10)
+                .await
+                .unwrap_or_default();
+            Err(parse_errors(status.as_u16(), &body))
         })
     }
 

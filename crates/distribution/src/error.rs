@@ -34,6 +34,10 @@ pub enum DistError {
     },
     #[error("invalid auth configuration: {0}")]
     InvalidAuth(String),
+    /// A push to a registry that wants basic auth, without credentials
+    /// (the distribution client's text, which docker shows).
+    #[error("no basic auth credentials")]
+    NoBasicAuthCredentials,
     #[error("{0}")]
     InvalidConfig(String),
     #[error("{0}")]

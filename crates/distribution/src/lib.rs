@@ -20,7 +20,8 @@ mod progress;
 
 pub use auth::{decode_basic, encode_basic, parse_challenge, AuthConfig, Challenge, Credentials};
 pub use client::{
-    BlobSink, Client, FetchedManifest, LoginResult, Repository, SearchResult, MANIFEST_ACCEPT,
+    BlobSink, Client, FetchedManifest, LoginResult, Mount, Repository, SearchResult, UploadSession,
+    MANIFEST_ACCEPT,
 };
 pub use config_file::ConfigFile;
 pub use error::{DistError, RegistryErrorItem, Result};

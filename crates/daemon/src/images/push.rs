@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_distribution::{AuthConfig, LayerStatus, Progress, Repository};
+use std::collections::HashMap;
+
+use berth_distribution::{AuthConfig, LayerStatus, Mount, Progress, Repository};
 use berth_image::manifest::{media_type, Descriptor, Manifest};
 use berth_image::Reference;
 use berth_store::Digest;
@@ -14,6 +16,43 @@ use berth_store::Digest;
 use super::pull::{dist_error, RegistrySettings};
 use super::store::Image;
 use crate::{Daemon, Error, Result};
+
+/// Mount sources tried per layer before uploading it (docker's limit).
+const MAX_MOUNT_ATTEMPTS: usize = 3;
+
+/// Other repositories of the push's registry that should hold each of these
+/// layer blobs: those of the references (digest references first: they were
+/// recorded by a pull or push there, so the blob is known to be in them) of
+/// local images made of that blob.
+fn mount_sources(
+    refs: &std::collections::BTreeMap<String, Digest>,
+    images: &HashMap<Digest, std::sync::Arc<Image>>,
+    target: &Reference,
+    blobs: &[Digest],
+) -> HashMap<Digest, Vec<String>> {
+    let mut out: HashMap<Digest, Vec<String>> = HashMap::new();
+    let mut parsed: Vec<(bool, Reference, &Digest)> = refs
+        .iter()
+        .filter_map(|(k, id)| Some((Reference::parse(k).ok()?, id)))
+        .filter(|(r, _)| r.domain() == target.domain() && r.path() != target.path())
+        .map(|(r, id)| (r.digest().is_none(), r, id))
+        .collect();
+    // `false` (a digest reference) sorts first.
+    parsed.sort_by_key(|(tagged, _, _)| *tagged);
+    for (_, r, id) in parsed {
+        let Some(img) = images.get(id) else { continue };
+        for l in &img.record.layers {
+            if !blobs.contains(&l.blob) {
+                continue;
+            }
+            let from = out.entry(l.blob.clone()).or_default();
+            if !from.iter().any(|f| f == r.path()) && from.len() < MAX_MOUNT_ATTEMPTS {
+                from.push(r.path().to_string());
+            }
+        }
+    }
+    out
+}
 
 /// What a push needs besides the name.
 #[derive(Debug, Clone, Default)]
@@ -105,6 +144,14 @@ impl Daemon {
                 vec![(t, img)]
             }
         };
+        let sources = {
+            let st = self.read();
+            let blobs: Vec<Digest> = targets
+                .iter()
+                .flat_map(|(_, img)| img.record.layers.iter().map(|l| l.blob.clone()))
+                .collect();
+            mount_sources(st.refs(), &st.images, &repo_ref, &blobs)
+        };
         let creds = opts
             .auth
             .credentials()
@@ -125,7 +172,7 @@ impl Daemon {
             .repository(&ep, r.path(), &creds, true)
             .map_err(dist_error)?;
         for (t, img) in targets {
-            self.push_layers(&repo, &img, settings.uploads, &send)?;
+            self.push_layers(&repo, &img, &sources, settings.uploads, &send)?;
             let config = self.content.read(img.id())?;
             if repo
                 .blob_exists(img.id().as_str())
@@ -135,6 +182,7 @@ impl Daemon {
                 repo.upload_blob(
                     img.id().as_str(),
                     config.len() as u64,
+                    None,
                     &mut config.as_slice(),
                     &mut |_| {},
                 )
@@ -147,6 +195,7 @@ impl Daemon {
                 id: None,
                 status: format!("{tag}: digest: {digest} size: {}", bytes.len()),
             });
+            self.record_push_digest(&t, img.id(), &digest)?;
             send(Progress::Aux(serde_json::json!({
                 "Tag": tag, "Digest": digest, "Size": bytes.len()
             })));
@@ -160,10 +209,25 @@ impl Daemon {
         Ok(())
     }
 
+    /// Records `repo@digest` for the pushed image, as dockerd does, unless
+    /// the image went away during the push.
+    fn record_push_digest(&self, tag: &Reference, id: &Digest, digest: &str) -> Result<()> {
+        let r = tag
+            .trimmed()
+            .with_digest(digest)
+            .map_err(|e| Error::Internal(format!("digest reference of {tag}: {e}")))?;
+        let _w = self.lock_write();
+        if !self.read().images.contains_key(id) {
+            return Ok(());
+        }
+        self.set_ref(&r, id)
+    }
+
     fn push_layers(
         &self,
         repo: &Repository<'_>,
         img: &Image,
+        sources: &HashMap<Digest, Vec<String>>,
         workers: usize,
         send: &(dyn Fn(Progress) + Sync),
     ) -> Result<()> {
@@ -195,7 +259,8 @@ impl Daemon {
                     let Some((d, size)) = layers.get(k) else {
                         break;
                     };
-                    if let Err(e) = self.push_layer(repo, d, *size, &layer) {
+                    let from = sources.get(d).map(Vec::as_slice).unwrap_or_default();
+                    if let Err(e) = self.push_layer(repo, d, *size, from, &layer) {
                         failed
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -216,11 +281,34 @@ impl Daemon {
         repo: &Repository<'_>,
         d: &Digest,
         size: u64,
+        mount_from: &[String],
         layer: &(dyn Fn(&Digest, LayerStatus) + Sync),
     ) -> Result<()> {
         if repo.blob_exists(d.as_str()).map_err(dist_error)?.is_some() {
             layer(d, LayerStatus::LayerAlreadyExists);
             return Ok(());
+        }
+        let mut session = None;
+        for from in mount_from {
+            match repo.mount_blob(d.as_str(), from) {
+                Ok(Mount::Mounted) => {
+                    if let Some(s) = session.take() {
+                        let _ = repo.cancel_upload(s);
+                    }
+                    layer(d, LayerStatus::MountedFrom(from.clone()));
+                    return Ok(());
+                }
+                // Keep the newest session for the upload; an older one is not needed.
+                Ok(Mount::Refused(s)) => {
+                    if let Some(old) = std::mem::replace(&mut session, s) {
+                        let _ = repo.cancel_upload(old);
+                    }
+                }
+                // A refused mount is no reason to fail the push: upload instead.
+                Err(e) => {
+                    tracing::debug!(blob = %d, from = %from, error = %e, "cross-repository mount failed")
+                }
+            }
         }
         let mut file = self.content.open_blob(d)?;
         let size = if size > 0 {
@@ -229,7 +317,7 @@ impl Daemon {
             self.content.size(d)?
         };
         let mut last = Instant::now();
-        repo.upload_blob(d.as_str(), size, &mut file, &mut |n| {
+        repo.upload_blob(d.as_str(), size, session, &mut file, &mut |n| {
             if last.elapsed() >= Duration::from_millis(100) || n == size {
                 last = Instant::now();
                 layer(
@@ -290,5 +378,56 @@ mod tests {
             config,
         );
         assert_eq!(manifest_of(&img, 10).1, media_type::OCI_MANIFEST);
+    }
+
+    #[test]
+    fn mount_sources_prefer_digest_references_on_the_same_registry() {
+        let config = berth_image::config::ImageConfig::from_slice(
+            br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#,
+        )
+        .unwrap();
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let img = |id: &Digest, blobs: &[&Digest]| {
+            std::sync::Arc::new(Image::new(
+                ImageRecord {
+                    id: id.clone(),
+                    layers: blobs
+                        .iter()
+                        .map(|d| LayerRecord {
+                            blob: (*d).clone(),
+                            media_type: media_type::OCI_LAYER.into(),
+                            blob_size: 1,
+                            diff_id: (*d).clone(),
+                            size: 1,
+                        })
+                        .collect(),
+                    parent: None,
+                    last_tag_time: None,
+                },
+                config.clone(),
+            ))
+        };
+        let (i1, i2) = (Digest::of(b"i1"), Digest::of(b"i2"));
+        let images: HashMap<_, _> = [
+            (i1.clone(), img(&i1, &[&a, &b])),
+            (i2.clone(), img(&i2, &[&a])),
+        ]
+        .into_iter()
+        .collect();
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let refs: std::collections::BTreeMap<String, Digest> = [
+            ("reg.test:5000/src/one:1".to_string(), i1.clone()),
+            (format!("reg.test:5000/src/two@{digest}"), i2.clone()),
+            ("reg.test:5000/dst:1".to_string(), i1.clone()),
+            ("other.test/src/three:1".to_string(), i1.clone()),
+        ]
+        .into_iter()
+        .collect();
+        let target = Reference::parse("reg.test:5000/dst:1").unwrap();
+        let got = mount_sources(&refs, &images, &target, &[a.clone(), b.clone()]);
+        // Only the same registry, never the target itself; digest references first.
+        assert_eq!(got[&a], vec!["src/two".to_string(), "src/one".to_string()]);
+        assert_eq!(got[&b], vec!["src/one".to_string()]);
+        assert_eq!(got.len(), 2);
     }
 }
