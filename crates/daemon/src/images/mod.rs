@@ -328,7 +328,32 @@ impl Daemon {
             .iter()
             .find(|(_, r)| !*r)
             .map(|(c, _)| c[..12].to_string());
-        let last_ref = !by_id && refs.len() == 1;
+        // The references this delete takes away: the named one, plus (as dockerd) the
+        // digest references of its repository once no tag of that repository is left.
+        let target = if by_id {
+            None
+        } else {
+            Some(
+                Reference::parse(name)
+                    .map_err(|e| Error::InvalidParameter(e.to_string()))?
+                    .with_default_tag(),
+            )
+        };
+        let mut dropping: Vec<Reference> = Vec::new();
+        if let Some(r) = &target {
+            dropping.push(r.clone());
+            let other_tags = refs
+                .iter()
+                .any(|x| x != r && x.name() == r.name() && x.digest().is_none());
+            if r.digest().is_none() && !other_tags {
+                dropping.extend(
+                    refs.iter()
+                        .filter(|x| x.name() == r.name() && x.digest().is_some())
+                        .cloned(),
+                );
+            }
+        }
+        let last_ref = !by_id && refs.iter().all(|x| dropping.contains(x));
         if !by_id && last_ref && !force {
             if let Some(c) = running.as_ref().or(stopped.as_ref()) {
                 return Err(Error::Conflict(format!(
@@ -352,13 +377,12 @@ impl Daemon {
             }
         }
         if !by_id {
-            let r = Reference::parse(name)
-                .map_err(|e| Error::InvalidParameter(e.to_string()))?
-                .with_default_tag();
-            self.remove_ref(&r.to_string())?;
-            out.push(ImageDeleteItem::Untagged(r.familiar_string()));
-            self.events
-                .emit("image", "untag", id.as_str(), attrs(&r.familiar_string()));
+            for r in &dropping {
+                self.remove_ref(&r.to_string())?;
+                out.push(ImageDeleteItem::Untagged(r.familiar_string()));
+                self.events
+                    .emit("image", "untag", id.as_str(), attrs(&r.familiar_string()));
+            }
             if !self.read().refs_of(&id).is_empty() {
                 return Ok(out);
             }
