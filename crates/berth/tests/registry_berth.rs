@@ -4,91 +4,10 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::registry::BerthRegistry;
 use common::*;
-
-/// A `berth registry serve` on a free loopback port; killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Registry {
-    /// `users`: (user, password) pairs for htpasswd auth; none = open registry.
-    fn start(users: &[(&str, &str)]) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut cmd = Command::new(BERTH);
-        cmd.args(["registry", "serve", "--addr"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--root")
-            .arg(dir.path().join("data"));
-        if !users.is_empty() {
-            let mut lines = String::new();
-            for (u, p) in users {
-                let o = Command::new("htpasswd")
-                    .args(["-Bbn", u, p])
-                    .output()
-                    .expect("htpasswd (apt-get install -y apache2-utils)");
-                assert!(o.status.success());
-                lines.push_str(String::from_utf8_lossy(&o.stdout).trim());
-                lines.push('\n');
-            }
-            let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, lines).unwrap();
-            let config = dir.path().join("config.json");
-            std::fs::write(
-                &config,
-                serde_json::json!({
-                    "auth": {"htpasswd": {"path": htpasswd, "realm": "berth-test"}}
-                })
-                .to_string(),
-            )
-            .unwrap();
-            cmd.arg("--config").arg(&config);
-        }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start berth registry serve");
-        let reg = Registry {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        reg
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config_json(d: &TestDaemon) -> serde_json::Value {
     let p: PathBuf = d.dir.path().join("docker-config/config.json");
@@ -98,7 +17,7 @@ fn config_json(d: &TestDaemon) -> serde_json::Value {
 
 #[test]
 fn berth_push_rmi_pull_round_trip() {
-    let reg = Registry::start(&[]);
+    let reg = BerthRegistry::with_users(&[]);
     let d = TestDaemon::start();
     let id = d.import_busybox("bb:1");
     let repo = format!("{}/test/bb", reg.host());
@@ -159,7 +78,7 @@ fn berth_push_rmi_pull_round_trip() {
 
 #[test]
 fn berth_login_logout_with_basic_auth() {
-    let reg = Registry::start(&[("alice", "s3cret")]);
+    let reg = BerthRegistry::with_users(&[("alice", "s3cret")]);
     let d = TestDaemon::start();
     d.import_busybox("bb:1");
     let name = format!("{}/alice/bb:1", reg.host());

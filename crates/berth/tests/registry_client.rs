@@ -4,183 +4,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
 
+use common::registry::{free_port, noise, DistributionRegistry, Proxy, Throttle};
 use common::*;
-
-const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-
-/// A registry on a free loopback port, storing under a temp dir; killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Registry {
-    /// `users`: (user, password) pairs for htpasswd auth; none = open registry.
-    fn start(users: &[(&str, &str)]) -> Registry {
-        assert!(
-            std::path::Path::new(REGISTRY_BIN).exists(),
-            "{REGISTRY_BIN} is missing: apt-get install -y docker-registry"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut auth = String::new();
-        if !users.is_empty() {
-            let htpasswd = dir.path().join("htpasswd");
-            let mut lines = String::new();
-            for (u, p) in users {
-                let o = Command::new("htpasswd")
-                    .args(["-Bbn", u, p])
-                    .output()
-                    .expect("htpasswd (apt-get install -y apache2-utils)");
-                assert!(o.status.success());
-                lines.push_str(String::from_utf8_lossy(&o.stdout).trim());
-                lines.push('\n');
-            }
-            std::fs::write(&htpasswd, lines).unwrap();
-            auth = format!(
-                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-                htpasswd.display()
-            );
-        }
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(REGISTRY_BIN)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Registry {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A TCP proxy to `target` that cuts every connection after `cut` bytes of
-/// response: a registry that dies mid-download, again and again.
-struct CuttingProxy {
-    port: u16,
-    served: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-}
-
-impl CuttingProxy {
-    fn start(target: u16, cut: u64) -> CuttingProxy {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.set_nonblocking(true).unwrap();
-        let port = l.local_addr().unwrap().port();
-        let served = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s2, st2) = (served.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(300);
-            while !st2.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let Ok((client, _)) = l.accept() else {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                client.set_nonblocking(false).unwrap();
-                let upstream = TcpStream::connect(("127.0.0.1", target)).unwrap();
-                let (mut c_r, mut u_w) =
-                    (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c_r, &mut u_w);
-                    let _ = u_w.shutdown(std::net::Shutdown::Write);
-                });
-                let served = s2.clone();
-                std::thread::spawn(move || {
-                    let (mut u_r, mut c_w) = (upstream, client);
-                    let mut sent = 0u64;
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        let n = match u_r.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        let n = n.min((cut - sent) as usize);
-                        if c_w.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                        sent += n as u64;
-                        served.fetch_add(n as u64, Ordering::Relaxed);
-                        if sent >= cut {
-                            break;
-                        }
-                    }
-                    let _ = c_w.shutdown(std::net::Shutdown::Both);
-                    let _ = u_r.shutdown(std::net::Shutdown::Both);
-                });
-            }
-        });
-        CuttingProxy { port, served, stop }
-    }
-}
-
-impl Drop for CuttingProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Incompressible bytes (a xorshift stream), so a layer stays as big as its file.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 #[test]
 fn docker_cli_push_rmi_pull_round_trip() {
-    let reg = Registry::start(&[]);
+    let reg = DistributionRegistry::start(&[]);
     let d = TestDaemon::start();
     let id = d.import_busybox("bb:1");
     let name = format!("{}/test/bb:1", reg.host());
@@ -237,7 +68,7 @@ fn docker_cli_push_rmi_pull_round_trip() {
 
 #[test]
 fn pull_errors_read_like_dockerd() {
-    let reg = Registry::start(&[]);
+    let reg = DistributionRegistry::start(&[]);
     let d = TestDaemon::start();
     let r = d.docker(&["pull", &format!("{}/nope/x:1", reg.host())]);
     assert_ne!(r.code, 0);
@@ -260,7 +91,7 @@ fn pull_errors_read_like_dockerd() {
 
 #[test]
 fn interrupted_pull_resumes_where_it_stopped() {
-    let reg = Registry::start(&[]);
+    let reg = DistributionRegistry::start(&[]);
     let d = TestDaemon::start();
     // one 24 MiB incompressible layer
     let big = noise(24 << 20, 7);
@@ -273,7 +104,7 @@ fn interrupted_pull_resumes_where_it_stopped() {
 
     // Through a proxy that cuts each connection after 3 MiB: one pull (three
     // attempts) cannot finish, the next goes on from where it stopped.
-    let proxy = CuttingProxy::start(reg.port, 3 << 20);
+    let proxy = Proxy::start(reg.port, Throttle::CutAfter(3 << 20));
     let via = format!("127.0.0.1:{}/big/x:1", proxy.port);
     let first = d.docker(&["pull", &via]);
     assert_ne!(
@@ -313,7 +144,7 @@ fn interrupted_pull_resumes_where_it_stopped() {
 
 #[test]
 fn login_and_push_to_a_registry_with_basic_auth() {
-    let reg = Registry::start(&[("alice", "s3cret")]);
+    let reg = DistributionRegistry::start(&[("alice", "s3cret")]);
     let d = TestDaemon::start();
     d.import_busybox("bb:1");
     let name = format!("{}/alice/bb:1", reg.host());

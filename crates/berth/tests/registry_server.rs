@@ -8,112 +8,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::registry::{noise, BerthRegistry, Proxy, Throttle};
 use common::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// `berth registry serve` on a free loopback port, storing under a temp dir;
-/// killed on drop.
-struct Server {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-    config: Option<PathBuf>,
-}
-
-impl Server {
-    fn start() -> Server {
-        Self::start_with(None)
-    }
-
-    /// `config`: the JSON config file's content, if any.
-    fn start_with(config: Option<String>) -> Server {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-registry-test.")
-            .tempdir()
-            .unwrap();
-        let config = config.map(|c| {
-            let p = dir.path().join("config.json");
-            std::fs::write(&p, c).unwrap();
-            p
-        });
-        let mut s = Server {
-            child: None,
-            port: free_port(),
-            dir,
-            config,
-        };
-        s.spawn();
-        s
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("registry.log"))
-            .unwrap();
-        let mut c = Command::new(BERTH);
-        c.args(["registry", "serve", "--addr"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--root")
-            .arg(self.dir.path().join("data"));
-        if let Some(cfg) = &self.config {
-            c.arg("--config").arg(cfg);
-        }
-        let child = c
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn berth registry serve");
-        self.child = Some(child);
-        wait_for_port(self.port, "berth registry");
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// `curl -s` with extra arguments; returns (status, headers+body as text).
 fn curl(args: &[&str]) -> String {
@@ -134,23 +38,9 @@ fn pushed_digest(out: &str, tag: &str) -> String {
     line.split_whitespace().nth(2).unwrap().to_string()
 }
 
-/// Incompressible bytes (a xorshift stream), so a layer stays as big as its file.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 #[test]
 fn private_registry_push_rmi_pull_keeps_the_image_id() {
-    let reg = Server::start();
+    let reg = BerthRegistry::start();
     let d = TestDaemon::start();
     let id = d.import_busybox("hello-src:1");
     let name = format!("{}/hello:1.0", reg.host());
@@ -202,7 +92,7 @@ fn private_registry_push_rmi_pull_keeps_the_image_id() {
 
 #[test]
 fn push_to_a_second_repository_mounts_the_layers() {
-    let reg = Server::start();
+    let reg = BerthRegistry::start();
     let d = TestDaemon::start();
     d.import_busybox("bb:1");
     let first = format!("{}/hello:1.0", reg.host());
@@ -229,7 +119,7 @@ fn push_to_a_second_repository_mounts_the_layers() {
 
 #[test]
 fn two_pushes_of_one_image_at_once() {
-    let reg = Server::start();
+    let reg = BerthRegistry::start();
     let d = TestDaemon::start();
     // Two layers of 6 MiB each, so both pushes are in flight together.
     let base = make_tar(&[Entry::File("a.bin", &noise(6 << 20, 3))]);
@@ -284,23 +174,9 @@ fn two_pushes_of_one_image_at_once() {
     assert!(left.is_empty(), "upload sessions left: {left:?}");
 }
 
-fn htpasswd_line(user: &str, pass: &str) -> String {
-    let o = Command::new("htpasswd")
-        .args(["-Bbn", user, pass])
-        .output()
-        .expect("htpasswd (apt-get install -y apache2-utils)");
-    assert!(o.status.success());
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
 #[test]
 fn htpasswd_auth_push_needs_login() {
-    let dir = tempfile::tempdir().unwrap();
-    let htp = dir.path().join("htpasswd");
-    std::fs::write(&htp, format!("{}\n", htpasswd_line("alice", "s3cret"))).unwrap();
-    let reg = Server::start_with(Some(
-        serde_json::json!({"auth": {"htpasswd": {"path": htp, "realm": "berth-test"}}}).to_string(),
-    ));
+    let reg = BerthRegistry::with_users(&[("alice", "s3cret")]);
     let d = TestDaemon::start();
     let id = d.import_busybox("bb:1");
     let name = format!("{}/alice/bb:1", reg.host());
@@ -547,7 +423,7 @@ fn token_auth_pull_with_login() {
     );
     let dir = tempfile::tempdir().unwrap();
     let issuer = Issuer::start(dir.path(), "bob", "pw");
-    let reg = Server::start_with(Some(
+    let reg = BerthRegistry::start_with(Some(
         serde_json::json!({"auth": {"token": {
             "realm": issuer.realm(), "service": "berth-test",
             "issuer": "test-issuer", "public_key": issuer.public_key
@@ -587,7 +463,7 @@ fn skopeo_copies_both_ways() {
         return;
     };
     assert!(v.status.success());
-    let reg = Server::start();
+    let reg = BerthRegistry::start();
     let d = TestDaemon::start();
     let id = d.import_busybox("bb:1");
     let archive = d.scratch().join("bb.tar");
@@ -649,67 +525,6 @@ fn skopeo_copies_both_ways() {
     assert_eq!(got.trim(), id);
 }
 
-/// A TCP proxy to `target` that passes responses on at about `rate` bytes a
-/// second and counts them; a registry that goes away is simply a closed connection.
-struct SlowProxy {
-    port: u16,
-    served: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-}
-
-impl SlowProxy {
-    fn start(target: u16, rate: u64) -> SlowProxy {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.set_nonblocking(true).unwrap();
-        let port = l.local_addr().unwrap().port();
-        let served = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s2, st2) = (served.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !st2.load(Ordering::Relaxed) {
-                let Ok((client, _)) = l.accept() else {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                client.set_nonblocking(false).unwrap();
-                let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
-                    continue; // the registry is down: the client sees a closed connection
-                };
-                let (mut c_r, mut u_w) =
-                    (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c_r, &mut u_w);
-                    let _ = u_w.shutdown(std::net::Shutdown::Write);
-                });
-                let served = s2.clone();
-                std::thread::spawn(move || {
-                    let (mut u_r, mut c_w) = (upstream, client);
-                    let mut buf = vec![0u8; 32 * 1024];
-                    loop {
-                        let n = match u_r.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        if c_w.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                        served.fetch_add(n as u64, Ordering::Relaxed);
-                        std::thread::sleep(Duration::from_micros(n as u64 * 1_000_000 / rate));
-                    }
-                    let _ = c_w.shutdown(std::net::Shutdown::Both);
-                });
-            }
-        });
-        SlowProxy { port, served, stop }
-    }
-}
-
-impl Drop for SlowProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 fn partial_download(d: &TestDaemon) -> u64 {
     std::fs::read_dir(d.data_root().join("content/ingest"))
         .map(|rd| {
@@ -725,7 +540,7 @@ fn partial_download(d: &TestDaemon) -> u64 {
 
 #[test]
 fn pull_survives_the_registry_being_killed_and_restarted() {
-    let mut reg = Server::start();
+    let mut reg = BerthRegistry::start();
     let d = TestDaemon::start();
     const SIZE: usize = 24 << 20;
     let tar = make_tar(&[Entry::File("big.bin", &noise(SIZE, 11))]);
@@ -737,7 +552,7 @@ fn pull_survives_the_registry_being_killed_and_restarted() {
     // A second daemon pulls through a slow proxy (8 MiB/s), so the pull is
     // surely in flight when the registry is killed.
     let d2 = TestDaemon::start();
-    let proxy = SlowProxy::start(reg.port, 8 << 20);
+    let proxy = Proxy::start(reg.port, Throttle::Rate(8 << 20));
     let via = format!("127.0.0.1:{}/big/x:1", proxy.port);
     let first = std::thread::scope(|s| {
         let pull = s.spawn(|| d2.docker(&["pull", &via]));
