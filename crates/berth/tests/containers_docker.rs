@@ -150,6 +150,16 @@ fn detached_container_logs_stop_and_ps() {
         .ok();
     assert!(st.starts_with("talker Exited (137)"), "{st}");
     assert_eq!(d.docker(&["ps", "-q"]).ok(), "");
+    let df = d
+        .docker(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}} {{.TotalCount}} {{.Active}}",
+        ])
+        .ok();
+    assert!(df.contains("Containers 1 0"), "{df}");
+    assert!(df.contains("Images 1 1"), "{df}");
     d.docker(&["rm", "talker"]).ok();
     assert!(mounts_under(&d).is_empty());
 }

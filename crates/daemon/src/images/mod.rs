@@ -530,6 +530,13 @@ impl Daemon {
 
     /// The image half of `GET /system/df`: shared size counts layers used by more than one image.
     pub fn disk_usage(&self) -> Result<SystemDf> {
+        // Containers first: listing them reads the image state itself.
+        let containers = self
+            .list_containers(true, None, true, &Default::default())?
+            .into_iter()
+            .map(|c| serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        let in_use = self.containers.images_in_use();
         let st = self.read();
         let mut layers: BTreeMap<Digest, (u64, usize)> = BTreeMap::new();
         for img in st.images.values() {
@@ -551,13 +558,14 @@ impl Daemon {
             let (tags, digests) = st.repo_tags_digests(img.id());
             let mut s = self.summary(img, tags, digests);
             s.shared_size = shared as i64;
-            s.containers = 0;
+            s.containers = in_use.get(img.id().as_str()).map_or(0, |u| u.len() as i64);
             images.push(s);
         }
         images.sort_by_key(|i| std::cmp::Reverse(i.created));
         Ok(SystemDf {
             layers_size,
             images,
+            containers,
             ..Default::default()
         })
     }
