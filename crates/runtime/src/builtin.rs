@@ -15,7 +15,15 @@ use oci_spec::runtime::Spec;
 use crate::error::{Error, Result};
 use crate::exec::{classify, exec_process, lookup_executable};
 use crate::io::{ExecSpec, InitIo, Runtime};
+use crate::seccomp_bpf::{self, Filter};
 use crate::spec::INIT_ANNOTATION;
+
+/// The bundle libcontainer gets when the seccomp filter is precompiled: a subdirectory
+/// of the container's bundle with the spec minus `linux.seccomp`, and the program.
+const PRECOMPILED_BUNDLE: &str = "builtin";
+const FILTER_FILE: &str = "seccomp.bpf";
+/// Compiled programs, by profile; the dot keeps it apart from container ids.
+const FILTER_CACHE: &str = ".seccomp-cache";
 
 /// Runs containers with libcontainer; state lives in `<state_root>/<id>/`.
 #[derive(Debug, Clone)]
@@ -28,6 +36,29 @@ impl Builtin {
         Builtin {
             root: state_root.into(),
         }
+    }
+
+    /// With a seccomp profile, the bundle libcontainer is given instead of `bundle` and
+    /// the compiled filter the container's process loads itself (see [`Filter`]).
+    fn precompile(&self, bundle: &Path, spec: &Spec) -> Result<(PathBuf, Option<Filter>)> {
+        let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+            return Ok((bundle.to_path_buf(), None));
+        };
+        let Some(filter) = Filter::for_profile(&self.root.join(FILTER_CACHE), seccomp)? else {
+            return Ok((bundle.to_path_buf(), None));
+        };
+        let mut value = serde_json::to_value(spec).map_err(|e| Error::Spec(e.to_string()))?;
+        if let Some(linux) = value["linux"].as_object_mut() {
+            linux.remove("seccomp");
+        }
+        seccomp_bpf::admit(&mut value["process"]);
+        let dir = bundle.join(PRECOMPILED_BUNDLE);
+        let io = |e| Error::io(format!("writing {}", dir.display()), e);
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let text = serde_json::to_vec(&value).map_err(|e| Error::Spec(e.to_string()))?;
+        std::fs::write(dir.join("config.json"), text).map_err(io)?;
+        filter.save(&dir.join(FILTER_FILE))?;
+        Ok((dir, Some(filter)))
     }
 
     fn load(&self, id: &str, op: &'static str) -> Result<Container> {
@@ -109,8 +140,16 @@ impl Runtime for Builtin {
             .as_ref()
             .and_then(|p| p.args().as_ref())
             .and_then(|a| a.first().cloned());
+        let (bundle, filter) = self.precompile(bundle, &spec)?;
         let container = self
-            .builder(id, io, BerthExecutor { reaper: init })?
+            .builder(
+                id,
+                io,
+                BerthExecutor {
+                    reaper: init,
+                    filter,
+                },
+            )?
             .validate_id()
             .map_err(|e| runtime_error(id, "create", e))?
             .as_init(bundle)
@@ -169,8 +208,16 @@ impl Runtime for Builtin {
         let file = tempfile_in(&self.root, id)?;
         std::fs::write(&file.0, process.to_string())
             .map_err(|e| Error::io(format!("writing {}", file.0.display()), e))?;
+        let filter = Filter::load(&container.bundle().join(FILTER_FILE))?;
         let pid = self
-            .builder(id, io, BerthExecutor { reaper: false })?
+            .builder(
+                id,
+                io,
+                BerthExecutor {
+                    reaper: false,
+                    filter,
+                },
+            )?
             .as_tenant()
             .with_process(Some(file.0.clone()))
             .with_detach(true)
@@ -219,10 +266,12 @@ pub(crate) fn tempfile_in(dir: &Path, id: &str) -> Result<TempFile> {
 }
 
 /// Runs the container's command at the end of libcontainer's init: checks it with
-/// docker's error texts, then execs it — directly, or under a reaping PID 1 (`--init`).
+/// docker's error texts, loads the precompiled seccomp filter, then execs the command —
+/// directly, or under a reaping PID 1 (`--init`).
 #[derive(Clone)]
 struct BerthExecutor {
     reaper: bool,
+    filter: Option<Filter>,
 }
 
 fn process_args(spec: &Spec) -> Option<&Vec<String>> {
@@ -238,6 +287,9 @@ impl Executor for BerthExecutor {
             .iter()
             .map(|a| CString::new(a.as_bytes()).map_err(|_| ExecutorError::InvalidArg))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        if let Some(filter) = &self.filter {
+            filter.install().map_err(ExecutorError::Other)?;
+        }
         if self.reaper {
             reaper::run(&cargs);
         }

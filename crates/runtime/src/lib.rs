@@ -13,6 +13,7 @@ mod exec;
 mod external;
 mod io;
 mod seccomp;
+mod seccomp_bpf;
 mod spec;
 mod user;
 

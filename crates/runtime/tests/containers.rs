@@ -415,7 +415,8 @@ fn exec(f: &Fixture) -> Result<(), String> {
         args: vec![
             "sh".into(),
             "-c".into(),
-            "echo exec-$((1+1)); id -u; id -G; ls /proc | grep -c '^[0-9]'".into(),
+            "echo exec-$((1+1)); id -u; id -G; ls /proc | grep -c '^[0-9]'; cat /proc/self/status"
+                .into(),
         ],
         env: vec![PATH_ENV.into()],
         user,
@@ -433,9 +434,23 @@ fn exec(f: &Fixture) -> Result<(), String> {
     // Same pid namespace: sleep (1) and the exec'd sh at least.
     let lines: Vec<&str> = text.lines().collect();
     check(
-        lines.len() == 4 && lines[0] == "exec-2" && lines[1] == "1000",
+        lines.len() > 4 && lines[0] == "exec-2" && lines[1] == "1000",
         || format!("exec output {text:?}"),
     )?;
+    // The container's seccomp filter applies to exec'd processes too, and a non-root
+    // user holds no capability (nothing left over from loading the filter).
+    for (name, want) in [
+        ("Seccomp:", "2"),
+        ("CapPrm:", "0000000000000000"),
+        ("CapEff:", "0000000000000000"),
+    ] {
+        check(
+            lines
+                .iter()
+                .any(|l| l.strip_prefix(name).map(str::trim) == Some(want)),
+            || format!("{name} want {want}: {text}"),
+        )?;
+    }
     check(lines[2].split(' ').any(|g| g == "2000"), || {
         format!("groups {text:?}")
     })?;
@@ -496,12 +511,29 @@ fn seccomp(f: &Fixture) -> Result<(), String> {
     // no capability, so only seccomp can refuse this one).
     let script = "unshare -U true 2>/dev/null && echo unshare-ok || echo unshare-denied";
     let (io, out) = pipe_io()?;
-    let pid = f.run(&f.input(&["sh", "-c", script]), io)?;
+    let probe = format!("{script}; cat /proc/self/status");
+    let pid = f.run(&f.input(&["sh", "-c", &probe]), io)?;
     let text = read_all(out)?;
     wait_exit(pid)?;
-    check(text.trim() == "unshare-denied", || {
+    check(text.starts_with("unshare-denied\n"), || {
         format!("default profile: {text:?}")
     })?;
+    // The filter is loaded by the container's process itself (precompiled by the
+    // built-in runtime): it must be in filter mode and hold no capability beyond the
+    // bounding set — CAP_SYS_ADMIN (bit 21) raised for loading it is gone again.
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    check(field("Seccomp:") == "2", || format!("Seccomp: {text}"))?;
+    let caps = ["CapPrm:", "CapEff:", "CapBnd:"]
+        .map(|n| u64::from_str_radix(&field(n), 16).unwrap_or(u64::MAX));
+    check(
+        caps[0] == caps[2] && caps[1] == caps[2] && caps[2] & (1 << 21) == 0,
+        || format!("capabilities {caps:x?}: {text}"),
+    )?;
     f.runtime
         .delete(&f.id, true)
         .map_err(|e| format!("delete: {e}"))?;

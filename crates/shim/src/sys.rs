@@ -1,6 +1,6 @@
 //! Thin wrappers over the few system calls the single-threaded shim needs.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -164,7 +164,9 @@ pub fn stdio_to_null() -> io::Result<()> {
 }
 
 /// Writes `bytes` to `path` so that readers see the old file or the whole new one:
-/// temp file, fsync, rename, fsync of the directory.
+/// temp file, then rename. No fsync: these files (pid files, exit status) live in the
+/// exec root, describe processes that a reboot ends anyway, and must only survive a
+/// crash of the daemon or the shim, for which the rename's atomicity is enough.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -180,9 +182,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

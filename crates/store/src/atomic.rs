@@ -7,8 +7,22 @@ use crate::{Result, StoreError};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Replaces `path` with `bytes` atomically: a crash leaves the old content or the new.
+/// Replaces `path` with `bytes` atomically and durably: a crash of the process or of
+/// the machine leaves the old content or the new.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Replaces `path` with `bytes` atomically but without waiting for the disk: a crash
+/// of the process leaves the old content or the new (rename is atomic in the page
+/// cache); after a power loss either may be found. For state that is re-derived at
+/// start (what runs, pid files, generated /etc files), where two fsyncs per write
+/// would dominate a container's start.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
     let name = path
@@ -25,9 +39,14 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
             .truncate(true)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
@@ -40,11 +59,19 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// [`atomic_write`] of a value as JSON.
 pub fn atomic_write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec(value).map_err(|source| StoreError::Json {
+    atomic_write(path, &to_json(path, value)?)
+}
+
+/// [`replace_file`] of a value as JSON.
+pub fn replace_file_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    replace_file(path, &to_json(path, value)?)
+}
+
+fn to_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|source| StoreError::Json {
         path: path.to_path_buf(),
         source,
-    })?;
-    atomic_write(path, &bytes)
+    })
 }
 
 /// Reads a JSON file; `Ok(None)` when it does not exist.

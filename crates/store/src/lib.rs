@@ -4,7 +4,8 @@
 //!   an ingest file that is hashed while written and renamed into place only once
 //!   its digest is verified (so a partial or corrupt blob is never visible).
 //! * [`atomic_write`]: the one way metadata files are replaced (temp, fsync, rename,
-//!   fsync of the directory), so a crash leaves the old file or the new one.
+//!   fsync of the directory), so a crash leaves the old file or the new one;
+//!   [`replace_file`] the same without the fsyncs, for state re-derived at start.
 //!
 //! Invariant: this crate knows nothing of images, HTTP or the daemon.
 
@@ -12,7 +13,7 @@ mod atomic;
 mod content;
 mod digest;
 
-pub use atomic::{atomic_write, atomic_write_json, read_json};
+pub use atomic::{atomic_write, atomic_write_json, read_json, replace_file, replace_file_json};
 pub use content::{BlobWriter, ContentStore, PendingBlob};
 pub use digest::{Digest, DigestError};
 

@@ -411,7 +411,7 @@ impl Daemon {
                     ..Default::default()
                 };
                 r.endpoint = started.endpoint;
-                r.save(&dir)?;
+                r.save_state(&dir)?;
                 c.publish(|p| p.running = true);
                 self.container_event("start", &r, &[]);
                 drop(r);
@@ -429,7 +429,7 @@ impl Daemon {
                 r.state.exit_code = code;
                 r.state.error = e.to_string();
                 r.endpoint = None;
-                let _ = r.save(&dir);
+                let _ = r.save_state(&dir);
                 c.publish(|p| p.exit_code = code);
                 Err(e)
             }
@@ -469,7 +469,7 @@ impl Daemon {
             r.state.oom_killed = exit.oom_killed;
             r.state.finished_at = exit.finished_at.clone();
             r.endpoint = None;
-            if let Err(e) = r.save(&dir) {
+            if let Err(e) = r.save_state(&dir) {
                 tracing::error!(container = %c.id, error = %e, "cannot record the exit");
             }
             if exit.oom_killed {
@@ -532,7 +532,7 @@ impl Daemon {
             let mut r = c.record();
             r.state.status = Status::Restarting;
             r.restart_count += 1;
-            let _ = r.save(&self.containers.dir(&c.id));
+            let _ = r.save_state(&self.containers.dir(&c.id));
         }
         c.publish(|p| p.running = true);
         let _ = std::thread::Builder::new()
@@ -583,12 +583,12 @@ impl Daemon {
         {
             let mut r = c.record();
             r.manually_stopped = true;
-            let _ = r.save(&self.containers.dir(&c.id));
+            let _ = r.save_state(&self.containers.dir(&c.id));
         }
         if status == Status::Restarting {
             let mut r = c.record();
             r.state.status = Status::Exited;
-            let _ = r.save(&self.containers.dir(&c.id));
+            let _ = r.save_state(&self.containers.dir(&c.id));
             drop(r);
             c.publish(|p| p.running = false);
             return Ok(true);
@@ -632,7 +632,7 @@ impl Daemon {
         if sig == libc::SIGKILL {
             let mut r = c.record();
             r.manually_stopped = true;
-            let _ = r.save(&self.containers.dir(&c.id));
+            let _ = r.save_state(&self.containers.dir(&c.id));
         }
         run::kill(&self.containers.run_dir(&c.id), sig, false)?;
         let r = c.record();
@@ -687,7 +687,7 @@ impl Daemon {
         };
         run::shim_call(&self.containers.run_dir(&c.id), op)?;
         r.state.paused = pause;
-        r.save(&self.containers.dir(&c.id))?;
+        r.save_state(&self.containers.dir(&c.id))?;
         self.container_event(if pause { "pause" } else { "unpause" }, &r, &[]);
         Ok(())
     }
@@ -727,7 +727,7 @@ impl Daemon {
         {
             let mut r = c.record();
             r.state.status = Status::Removing;
-            let _ = r.save(&dir);
+            let _ = r.save_state(&dir);
         }
         let rec = c.record().clone();
         run::remove_rw(&rec, &dir, &self.containers.run_dir(&c.id))?;

@@ -91,8 +91,17 @@ pub struct Record {
 }
 
 impl Record {
+    /// Saves a change of configuration (create, rename, update): durably.
     pub fn save(&self, dir: &Path) -> Result<()> {
         berth_store::atomic_write_json(&dir.join(RECORD_FILE), self).map_err(Error::from)
+    }
+
+    /// Saves a change of run state (started, exited, stopping, paused): atomically but
+    /// without fsync. After a daemon crash the file is whole; after a power loss no
+    /// container runs any more, and the daemon re-derives the state from its shims and
+    /// their exit files at start, so an older state here is corrected, never trusted.
+    pub fn save_state(&self, dir: &Path) -> Result<()> {
+        berth_store::replace_file_json(&dir.join(RECORD_FILE), self).map_err(Error::from)
     }
 
     pub fn load(dir: &Path) -> Result<Option<Record>> {

@@ -386,8 +386,9 @@ pub fn start(
         hc.dns_search.as_deref().unwrap_or(&[]),
         hc.dns_options.as_deref().unwrap_or(&[]),
     );
+    // Generated again at every start: replaced atomically, no fsync needed.
     let write = |name: &str, body: &str| {
-        berth_store::atomic_write(&dir.join(name), body.as_bytes()).map_err(Error::from)
+        berth_store::replace_file(&dir.join(name), body.as_bytes()).map_err(Error::from)
     };
     write("hostname", &format!("{hostname}\n"))?;
     write("hosts", &hosts)?;
@@ -458,7 +459,7 @@ pub fn start(
     // A previous run's exit must not be read as this one's.
     let _ = std::fs::remove_file(run_dir.join(berth_shim::EXIT_FILE));
     let bundle = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
-    berth_store::atomic_write(&run_dir.join("config.json"), &bundle)?;
+    berth_store::replace_file(&run_dir.join("config.json"), &bundle)?;
     let log = log_config(hc)?;
     let runtime_binary = d.runtime_binary(hc.runtime.as_deref())?;
     let args = ShimArgs {
