@@ -126,6 +126,10 @@ impl Containers {
         let mut map = BTreeMap::new();
         for entry in std::fs::read_dir(&data_dir).map_err(Error::io("containers directory"))? {
             let entry = entry.map_err(Error::io("containers directory"))?;
+            if entry.path().extension() == Some(std::ffi::OsStr::new(run::REMOVING)) {
+                run::purge_removed(&entry.path());
+                continue;
+            }
             match Record::load(&entry.path()) {
                 Ok(Some(rec)) => {
                     map.insert(rec.id.clone(), Container::new(rec));
@@ -138,6 +142,12 @@ impl Containers {
                 Err(e) => {
                     tracing::error!(dir = %entry.path().display(), error = %e, "unreadable container record")
                 }
+            }
+        }
+        // Run directories of containers removed before a crash finished deleting them.
+        for entry in std::fs::read_dir(&run_dir).into_iter().flatten().flatten() {
+            if !map.contains_key(entry.file_name().to_string_lossy().as_ref()) {
+                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
         Ok(Containers {
@@ -454,6 +464,7 @@ impl Daemon {
 
     /// Applies an exit: state, network, log event, `--rm`, restart policy.
     fn on_exit(&self, c: &Arc<Container>, exit: run::Exit) {
+        tracing::debug!(container = %c.id, code = exit.exit_code, "exit observed");
         let dir = self.containers.dir(&c.id);
         let (auto_remove, restart) = {
             let _op = c.lock_op();
@@ -730,7 +741,9 @@ impl Daemon {
             let _ = r.save_state(&dir);
         }
         let rec = c.record().clone();
-        run::remove_rw(&rec, &dir, &self.containers.run_dir(&c.id))?;
+        let t0 = std::time::Instant::now();
+        run::remove_rw(&dir, &self.containers.run_dir(&c.id))?;
+        tracing::debug!(container = %c.id, took = ?t0.elapsed(), "container removed");
         self.containers.forget(&c.id);
         self.container_event("destroy", &rec, &[]);
         c.publish(|p| {

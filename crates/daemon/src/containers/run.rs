@@ -333,6 +333,7 @@ pub fn start(
     run_dir: &Path,
     pending: &Mutex<Vec<PendingAttach>>,
 ) -> Result<Started> {
+    let t0 = std::time::Instant::now();
     let rootfs = mount_rootfs(rec, dir)?;
     let mut undo = Undo {
         d,
@@ -477,7 +478,9 @@ pub fn start(
     };
     // The running binary itself, even when an upgrade replaced the file on disk.
     let exe = PathBuf::from("/proc/self/exe");
+    let t_prepared = t0.elapsed();
     let pid = berth_shim::spawn(&args, &exe).map_err(start_error)?;
+    let t_created = t0.elapsed();
     undo.shim = true;
     let endpoint = match ip {
         Some(ip) => {
@@ -515,8 +518,17 @@ pub fn start(
             Err(e) => tracing::warn!(error = %e, "attach at start failed"),
         }
     }
+    let t_network = t0.elapsed();
     client.start().map_err(start_error)?;
     undo.armed = false;
+    tracing::debug!(
+        container = %rec.id,
+        prepared = ?t_prepared,
+        created = ?t_created,
+        network = ?t_network,
+        started = ?t0.elapsed(),
+        "container started"
+    );
     Ok(Started { pid, endpoint })
 }
 
@@ -702,16 +714,39 @@ pub fn cleanup(d: &Daemon, rec: &Record, _run_dir: &Path) {
     }
 }
 
-/// `rm`: the rootfs mount, the rw layer, the run directory.
-pub fn remove_rw(rec: &Record, dir: &Path, run_dir: &Path) -> Result<()> {
+/// `rm`: the rootfs mount, the rw layer, the run directory. The container is gone
+/// once its directory is renamed aside; deleting the files then happens on a thread of
+/// its own (every unlink waits for the file system's journal: tens of ms for a small
+/// container on a busy disk), and after a crash at the next start ([`purge_removed`]).
+pub fn remove_rw(dir: &Path, run_dir: &Path) -> Result<()> {
     unmount_rootfs(dir);
-    let _ = rec;
-    let _ = std::fs::remove_dir_all(run_dir);
-    // Rename first so a crash mid-delete leaves no half container behind.
-    let trash = dir.with_extension("removing");
+    let trash = dir.with_extension(REMOVING);
     std::fs::rename(dir, &trash).map_err(Error::io("removing container"))?;
-    std::fs::remove_dir_all(&trash).map_err(Error::io("removing container"))?;
+    let run_dir = run_dir.to_path_buf();
+    let purge = move || {
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let _ = std::fs::remove_dir_all(&trash);
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("purge".into())
+        .spawn(purge)
+    {
+        // The files stay until the next start purges them.
+        tracing::warn!(error = %e, "cannot start a thread to delete a container's files");
+    }
     Ok(())
+}
+
+/// The extension of a container directory being deleted.
+pub const REMOVING: &str = "removing";
+
+/// Deletes what a crash left of removed containers: a directory renamed aside by
+/// [`remove_rw`] (its rootfs possibly still mounted).
+pub fn purge_removed(trash: &Path) {
+    unmount_rootfs(trash);
+    if let Err(e) = std::fs::remove_dir_all(trash) {
+        tracing::warn!(dir = %trash.display(), error = %e, "cannot delete a removed container");
+    }
 }
 
 /// Bytes in the rw layer (docker's SizeRw).
