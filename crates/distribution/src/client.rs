@@ -28,6 +28,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 use crate::auth::{parse_challenge, Challenge, Credentials};
@@ -43,6 +44,8 @@ const MAX_MANIFEST: usize = 4 << 20;
 /// A registry that sends nothing for this long is taken as gone.
 const STALL: Duration = Duration::from_secs(60);
 const UPLOAD_CHUNK: usize = 1 << 20;
+/// Pieces queued for an upload's PATCH body.
+const UPLOAD_QUEUE: usize = 8;
 const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
 
 /// Media types a pull accepts, most preferred first.
@@ -150,6 +153,11 @@ pub trait BlobSink {
     /// the blob's full size when known.
     fn start(&mut self, offset: u64, total: Option<u64>) -> std::io::Result<()>;
     fn write(&mut self, data: &[u8]) -> std::io::Result<()>;
+    /// [`BlobSink::write`] with the frame itself, for a sink that keeps or
+    /// hands on the bytes without copying them.
+    fn write_bytes(&mut self, data: Bytes) -> std::io::Result<()> {
+        self.write(&data)
+    }
 }
 
 /// One result of `/v1/search`, in the Engine API's shape.
@@ -862,8 +870,8 @@ impl Repository<'_> {
                     })
                 }
                 Some(Ok(f)) => {
-                    if let Some(data) = f.data_ref() {
-                        sink.write(data).map_err(sink_err)?;
+                    if let Ok(data) = f.into_data() {
+                        sink.write_bytes(data).map_err(sink_err)?;
                     }
                 }
             }
@@ -941,42 +949,11 @@ impl Repository<'_> {
         reader: &mut dyn Read,
         progress: &mut dyn FnMut(u64),
     ) -> Result<()> {
-        let start = match session {
-            Some(UploadSession(location)) => location,
-            None => self.client.block_on(async {
-                let resp = self
-                    .request(
-                        Method::POST,
-                        "blobs/uploads/",
-                        &[(header::CONTENT_LENGTH, "0".into())],
-                        Bytes::new(),
-                    )
-                    .await?;
-                upload_location(resp).await
-            })?,
-        };
-        let auth = self.client.block_on(self.authorization(false))?;
-        let url = self.url(&start);
-        let (tx, rx) = mpsc::channel::<Bytes>(4);
-        let mut b = Request::patch(&url)
-            .header(header::USER_AGENT, USER_AGENT)
-            .header(header::CONTENT_TYPE, "application/octet-stream")
-            .header(header::CONTENT_LENGTH, size.to_string());
-        if let Some(a) = &auth {
-            b = b.header(header::AUTHORIZATION, a);
-        }
-        let req = b
-            .body(BodyExt::boxed(ChannelBody(rx)))
-            .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?;
-        let http = self.client.http(self.insecure).clone();
-        let sent = self
-            .client
-            .runtime()
-            .spawn(async move { http.request(req).await });
-        let mut buf = vec![0u8; UPLOAD_CHUNK];
+        let mut up = self.start_upload(session, Some(size))?;
         let mut total = 0u64;
         let mut fed = Ok(());
         while total < size {
+            let mut buf = bytes::BytesMut::zeroed(UPLOAD_CHUNK.min((size - total) as usize));
             let n = match reader.read(&mut buf) {
                 Ok(0) => {
                     fed = Err(DistError::Protocol(format!(
@@ -994,43 +971,67 @@ impl Repository<'_> {
                     break;
                 }
             };
-            let n = n.min((size - total) as usize);
-            if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+            buf.truncate(n);
+            if !up.send(buf.freeze()) {
                 break; // the request ended early; its result says why
             }
             total += n as u64;
             progress(total);
         }
-        drop(tx);
-        let resp = self
+        up.finish(Some(digest), fed).map(|_| ())
+    }
+
+    /// Starts uploading a blob whose bytes are produced as it goes (a layer
+    /// compressed on the way): a session is opened (or the one a refused
+    /// mount started is used) and one PATCH streams what
+    /// [`BlobUpload::send`] gets, with a `Content-Length` when `size` is known
+    /// and chunked otherwise. [`BlobUpload::finish`] closes it.
+    pub fn start_upload(
+        &self,
+        session: Option<UploadSession>,
+        size: Option<u64>,
+    ) -> Result<BlobUpload<'_>> {
+        let start = match session {
+            Some(UploadSession(location)) => location,
+            None => self.client.block_on(async {
+                let resp = self
+                    .request(
+                        Method::POST,
+                        "blobs/uploads/",
+                        &[(header::CONTENT_LENGTH, "0".into())],
+                        Bytes::new(),
+                    )
+                    .await?;
+                upload_location(resp).await
+            })?,
+        };
+        let auth = self.client.block_on(self.authorization(false))?;
+        let url = self.url(&start);
+        let (tx, rx) = mpsc::channel::<Bytes>(UPLOAD_QUEUE);
+        let mut b = Request::patch(&url)
+            .header(header::USER_AGENT, USER_AGENT)
+            .header(header::CONTENT_TYPE, "application/octet-stream");
+        if let Some(size) = size {
+            b = b.header(header::CONTENT_LENGTH, size.to_string());
+        }
+        if let Some(a) = &auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        let req = b
+            .body(BodyExt::boxed(ChannelBody(rx)))
+            .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?;
+        let http = self.client.http(self.insecure).clone();
+        let sent = self
             .client
-            .block_on(sent)
-            .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?
-            .map_err(|e| DistError::Connect {
-                url: format!("PATCH {url}"),
-                message: chain(&e),
-            });
-        fed?;
-        let resp = resp?;
-        self.client.block_on(async {
-            let next = upload_location(resp).await?;
-            let sep = if next.contains('?') { '&' } else { '?' };
-            let resp = self
-                .request(
-                    Method::PUT,
-                    &format!("{next}{sep}digest={digest}"),
-                    &[(header::CONTENT_LENGTH, "0".into())],
-                    Bytes::new(),
-                )
-                .await?;
-            let status = resp.status();
-            if !status.is_success() {
-                let body = read_limited(resp.into_body(), 64 << 10)
-                    .await
-                    .unwrap_or_default();
-                return Err(parse_errors(status.as_u16(), &body));
-            }
-            Ok(())
+            .runtime()
+            .spawn(async move { http.request(req).await });
+        Ok(BlobUpload {
+            repo: self,
+            url,
+            tx: Some(tx),
+            sent,
+            hasher: size.is_none().then(Sha256::new),
+            size: 0,
         })
     }
 
@@ -1109,6 +1110,100 @@ impl Repository<'_> {
             Ok(out)
         })
     }
+}
+
+/// A blob upload in progress (see [`Repository::start_upload`]).
+pub struct BlobUpload<'r> {
+    repo: &'r Repository<'r>,
+    url: String,
+    tx: Option<mpsc::Sender<Bytes>>,
+    sent: tokio::task::JoinHandle<
+        std::result::Result<Response<Incoming>, hyper_util::client::legacy::Error>,
+    >,
+    /// Hashes what is sent when the digest is not known in advance.
+    hasher: Option<Sha256>,
+    size: u64,
+}
+
+impl BlobUpload<'_> {
+    /// Queues the next bytes; false when the request has already ended (its
+    /// outcome comes from [`BlobUpload::finish`]).
+    pub fn send(&mut self, bytes: Bytes) -> bool {
+        if let Some(h) = &mut self.hasher {
+            h.update(&bytes);
+        }
+        self.size += bytes.len() as u64;
+        match &self.tx {
+            Some(tx) => tx.blocking_send(bytes).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Bytes queued so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Ends the PATCH and closes the session under `digest` (or the digest of
+    /// what was sent, when it was not known); returns the digest and size.
+    /// `fed` is how feeding the upload ended: an error there abandons it.
+    pub fn finish(mut self, digest: Option<&str>, fed: Result<()>) -> Result<(String, u64)> {
+        drop(self.tx.take());
+        let url = std::mem::take(&mut self.url);
+        let repo = self.repo;
+        let resp = repo
+            .client
+            .block_on(&mut self.sent)
+            .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?
+            .map_err(|e| DistError::Connect {
+                url: format!("PATCH {url}"),
+                message: chain(&e),
+            });
+        fed?;
+        let resp = resp?;
+        let digest = match (digest, self.hasher.take()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(h)) => format!("sha256:{}", hex_lower(&h.finalize())),
+            (None, None) => {
+                return Err(DistError::Protocol(
+                    "an upload of known size needs its digest".into(),
+                ))
+            }
+        };
+        repo.client.block_on(async {
+            let next = upload_location(resp).await?;
+            let sep = if next.contains('?') { '&' } else { '?' };
+            let resp = repo
+                .request(
+                    Method::PUT,
+                    &format!("{next}{sep}digest={digest}"),
+                    &[(header::CONTENT_LENGTH, "0".into())],
+                    Bytes::new(),
+                )
+                .await?;
+            let status = resp.status();
+            if !status.is_success() {
+                let body = read_limited(resp.into_body(), 64 << 10)
+                    .await
+                    .unwrap_or_default();
+                return Err(parse_errors(status.as_u16(), &body));
+            }
+            Ok(())
+        })?;
+        Ok((digest, self.size))
+    }
+}
+
+impl Drop for BlobUpload<'_> {
+    fn drop(&mut self) {
+        // Unfinished: the PATCH is dropped with its body, so the registry
+        // sees the upload end early and discards it.
+        self.sent.abort();
+    }
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A request body fed from the blocking side.

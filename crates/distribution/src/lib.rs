@@ -20,8 +20,8 @@ mod progress;
 
 pub use auth::{decode_basic, encode_basic, parse_challenge, AuthConfig, Challenge, Credentials};
 pub use client::{
-    BlobSink, Client, FetchedManifest, LoginResult, Mount, Repository, SearchResult, UploadSession,
-    MANIFEST_ACCEPT,
+    BlobSink, BlobUpload, Client, FetchedManifest, LoginResult, Mount, Repository, SearchResult,
+    UploadSession, MANIFEST_ACCEPT,
 };
 pub use config_file::ConfigFile;
 pub use error::{DistError, RegistryErrorItem, Result};

@@ -16,6 +16,7 @@
 
 mod apply;
 mod fsutil;
+mod gzip;
 mod hash;
 mod path;
 mod pax;
@@ -27,6 +28,7 @@ mod testutil;
 use std::io::{self, BufReader, Read};
 
 pub use apply::apply;
+pub use gzip::{gzip, Gzipped};
 pub use write::write_tar;
 
 /// Size of the buffers used for stream and file copies.
