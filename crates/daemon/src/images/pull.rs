@@ -7,7 +7,9 @@
 //! one sync, the record, the references.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,14 +22,18 @@ use berth_image::manifest::{parse_manifest, Manifest, ParsedManifest, Platform};
 use berth_image::Reference;
 use berth_snapshot::Prepared;
 use berth_store::{BlobWriter, Digest, PendingBlob};
+use bytes::Bytes;
 
 use super::store::{chain_ids, ImageRecord, LayerRecord};
+use super::unpack::{verify_diff_id, UnpackedLayer};
 use crate::{Config, Daemon, Error, Result};
 
 /// Configs larger than this are refused.
 const MAX_CONFIG: usize = 16 << 20;
 /// How often a download is tried before the pull fails (dockerd's default is 5).
 const ATTEMPTS: u32 = 3;
+/// Frames queued between a download and the unpack that follows it.
+const UNPACK_QUEUE: usize = 32;
 
 /// What `fromImage` asks for besides the name.
 #[derive(Debug, Clone, Default)]
@@ -140,24 +146,21 @@ impl Sink<'_> {
     }
 }
 
-/// Writes a download into a blob writer, reporting progress now and then.
+/// Writes a download into a blob writer, reporting progress now and then,
+/// and hands the same bytes to the layer's unpack while they arrive.
 struct Download<'a, 's> {
     w: BlobWriter,
     id: &'a str,
     total: u64,
     sink: &'a Sink<'s>,
     last: Instant,
+    /// The unpack fed from this download; `None` once it gave up or was
+    /// abandoned (its input would no longer be the blob's bytes in order).
+    unpack: Option<SyncSender<Bytes>>,
 }
 
-impl BlobSink for Download<'_, '_> {
-    fn start(&mut self, offset: u64, _total: Option<u64>) -> std::io::Result<()> {
-        if offset != self.w.size() {
-            self.w.restart().map_err(std::io::Error::other)?;
-        }
-        Ok(())
-    }
-    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        std::io::Write::write_all(&mut self.w, data)?;
+impl Download<'_, '_> {
+    fn wrote(&mut self) {
         if self.last.elapsed() >= Duration::from_millis(100) {
             self.last = Instant::now();
             self.sink.layer(
@@ -168,8 +171,65 @@ impl BlobSink for Download<'_, '_> {
                 },
             );
         }
+    }
+}
+
+impl BlobSink for Download<'_, '_> {
+    fn start(&mut self, offset: u64, _total: Option<u64>) -> std::io::Result<()> {
+        if offset != self.w.size() {
+            // The registry starts over: the unpack already saw the first bytes.
+            self.unpack = None;
+            self.w.restart().map_err(std::io::Error::other)?;
+        }
         Ok(())
     }
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.write_bytes(Bytes::copy_from_slice(data))
+    }
+    fn write_bytes(&mut self, data: Bytes) -> std::io::Result<()> {
+        std::io::Write::write_all(&mut self.w, &data)?;
+        if let Some(tx) = &self.unpack {
+            if tx.send(data).is_err() {
+                // The unpack failed; the blob is still stored and unpacked later.
+                self.unpack = None;
+            }
+        }
+        self.wrote();
+        Ok(())
+    }
+}
+
+/// The read side of the queue that feeds an unpack from a download.
+struct FrameReader {
+    rx: Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl Read for FrameReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.recv() {
+                Ok(b) => self.cur = b,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        bytes::Buf::advance(&mut self.cur, n);
+        Ok(n)
+    }
+}
+
+/// An unpack running on its own thread while its blob downloads.
+type Streamed = std::thread::JoinHandle<(
+    std::result::Result<berth_layer::Applied, berth_layer::LayerError>,
+    Prepared,
+)>;
+
+/// A downloaded blob, and its layer when it was unpacked while it arrived.
+struct Fetched {
+    blob: PendingBlob,
+    unpacked: Option<UnpackedLayer>,
 }
 
 /// A layer to fetch and unpack.
@@ -177,6 +237,8 @@ struct Job {
     id: String,
     digest: Digest,
     size: u64,
+    /// The diff id to unpack the blob to while it downloads, if it is unpacked.
+    diff_id: Option<Digest>,
 }
 
 impl Daemon {
@@ -363,7 +425,8 @@ impl Daemon {
                 sizes.insert(i, self.known_layer_size(&diff_ids[i], &chains[i]));
                 continue;
             }
-            if !unpack.iter().any(|k| chains[*k] == chains[i]) {
+            let fresh_chain = !unpack.iter().any(|k| chains[*k] == chains[i]);
+            if fresh_chain {
                 unpack.push(i);
             }
             if !jobs.iter().any(|j| j.digest == digest) {
@@ -372,21 +435,37 @@ impl Daemon {
                     id,
                     digest,
                     size: l.size,
+                    diff_id: fresh_chain.then(|| diff_ids[i].clone()),
                 });
             }
         }
-        let pending = self.download_all(&repo, &jobs, settings.downloads, sink, r)?;
+        let mut pending = self.download_all(&repo, &jobs, settings.downloads, sink, r)?;
 
         let blob_of =
             |i: usize| -> Result<Digest> { manifest.layers[i].digest.parse().map_err(|e| bad(&e)) };
+        // Layers unpacked while they downloaded are done; the others (blobs
+        // already stored, resumed downloads, failed or repeated unpacks) are
+        // unpacked from their files now.
+        let mut done: HashMap<usize, UnpackedLayer> = HashMap::new();
         let mut unpack_jobs = Vec::new();
-        for &i in &unpack {
+        let mut from_file = Vec::new();
+        for (k, &i) in unpack.iter().enumerate() {
             let d = blob_of(i)?;
+            let streamed_to = |j: &Job| j.digest == d && j.diff_id.as_ref() == Some(&diff_ids[i]);
+            if let Some(u) = pending
+                .get_mut(&d)
+                .filter(|_| jobs.iter().any(streamed_to))
+                .and_then(|f| f.unpacked.take())
+            {
+                done.insert(k, u);
+                continue;
+            }
             let path = match pending.get(&d) {
-                Some(p) => p.path().to_path_buf(),
+                Some(f) => f.blob.path().to_path_buf(),
                 None => self.content.path(&d),
             };
             unpack_jobs.push((path, d, diff_ids[i].clone()));
+            from_file.push(k);
         }
         let short = |i: usize| {
             manifest.layers[i]
@@ -395,12 +474,12 @@ impl Daemon {
                 .unwrap_or("")
                 .to_string()
         };
-        let last = Mutex::new(vec![Instant::now(); unpack.len()]);
+        let last = Mutex::new(vec![Instant::now(); unpack_jobs.len()]);
         let unpacked = self.unpack_blobs_with(&unpack_jobs, &|k, n| {
             let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
             if last[k].elapsed() >= Duration::from_millis(100) {
                 last[k] = Instant::now();
-                let i = unpack[k];
+                let i = unpack[from_file[k]];
                 sink.layer(
                     &short(i),
                     LayerStatus::Extracting {
@@ -410,8 +489,14 @@ impl Daemon {
                 );
             }
         })?;
+        for (k, u) in from_file.into_iter().zip(unpacked) {
+            done.insert(k, u);
+        }
         let mut staged: Vec<(Digest, Prepared)> = Vec::new();
-        for (&i, u) in unpack.iter().zip(unpacked) {
+        for (k, &i) in unpack.iter().enumerate() {
+            let u = done
+                .remove(&k)
+                .ok_or_else(|| Error::Internal(format!("layer {} was not unpacked", short(i))))?;
             let total = manifest.layers[i].size;
             sink.layer(
                 &short(i),
@@ -469,8 +554,8 @@ impl Daemon {
                 p.commit(chain.hex())?;
             }
         }
-        for (_, p) in pending {
-            p.commit()?;
+        for (_, f) in pending {
+            f.blob.commit()?;
         }
         let id = self.content.put(&config_bytes)?;
         if id != config_digest {
@@ -512,12 +597,12 @@ impl Daemon {
         workers: usize,
         sink: &Sink<'_>,
         r: &Reference,
-    ) -> Result<HashMap<Digest, PendingBlob>> {
+    ) -> Result<HashMap<Digest, Fetched>> {
         for j in jobs.iter().skip(workers) {
             sink.layer(&j.id, LayerStatus::Waiting);
         }
         let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Result<Option<PendingBlob>>>> = Mutex::new(Vec::new());
+        let results: Mutex<Vec<Result<Option<Fetched>>>> = Mutex::new(Vec::new());
         std::thread::scope(|s| {
             for _ in 0..workers.min(jobs.len()) {
                 s.spawn(|| loop {
@@ -539,34 +624,91 @@ impl Daemon {
         });
         let mut out = HashMap::new();
         for r in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            if let Some(p) = r? {
-                out.insert(p.digest().clone(), p);
+            if let Some(f) = r? {
+                out.insert(f.blob.digest().clone(), f);
             }
         }
         Ok(out)
     }
 
     /// One layer into a resumable ingest file, retried (and resumed) on
-    /// connection failures, then verified.
+    /// connection failures, then verified. A layer to unpack whose download
+    /// starts from its first byte is unpacked on another thread as its bytes
+    /// arrive; that unpack is kept only when both the blob's digest and the
+    /// layer's diff id check out.
     fn download(
         &self,
         repo: &Repository<'_>,
         j: &Job,
         sink: &Sink<'_>,
         r: &Reference,
-    ) -> Result<PendingBlob> {
+    ) -> Result<Fetched> {
         let w = match self.content.resumable_writer(&j.digest)? {
             Some(w) => w,
             // Another pull is fetching the same blob: fetch our own copy.
             None => self.content.writer()?,
         };
+        let mut streamed: Option<Streamed> = None;
+        let mut unpack = None;
+        if j.diff_id.is_some() && w.size() == 0 {
+            let prepared = self.snapshots.prepare()?;
+            let (tx, rx) = sync_channel::<Bytes>(UNPACK_QUEUE);
+            let reader = FrameReader {
+                rx,
+                cur: Bytes::new(),
+            };
+            streamed = Some(std::thread::spawn(move || {
+                let applied = berth_layer::apply(reader, prepared.path());
+                (applied, prepared)
+            }));
+            unpack = Some(tx);
+        }
         let mut d = Download {
             w,
             id: &j.id,
             total: j.size,
             sink,
             last: Instant::now(),
+            unpack,
         };
+        let fetched = self.fetch_into(repo, j, &mut d, sink, r);
+        // The unpack sees the end of its input (or of what it will get) and finishes.
+        d.unpack = None;
+        let unpacked = streamed.and_then(|h| match h.join() {
+            Ok((Ok(applied), prepared)) => {
+                let expected = j.diff_id.as_ref()?;
+                match verify_diff_id(&j.digest, &applied, expected) {
+                    Ok(()) => Some(UnpackedLayer {
+                        size: applied.size,
+                        prepared,
+                        applied: None,
+                    }),
+                    Err(e) => {
+                        tracing::debug!(blob = %j.digest, error = %e, "unpack while downloading");
+                        None
+                    }
+                }
+            }
+            Ok((Err(e), _)) => {
+                tracing::debug!(blob = %j.digest, error = %e, "unpack while downloading");
+                None
+            }
+            Err(_) => None,
+        });
+        fetched?;
+        let blob = self.verify_download(j, d, sink)?;
+        Ok(Fetched { blob, unpacked })
+    }
+
+    /// The download loop of [`Daemon::download`]: retries and resumes.
+    fn fetch_into(
+        &self,
+        repo: &Repository<'_>,
+        j: &Job,
+        d: &mut Download<'_, '_>,
+        sink: &Sink<'_>,
+        r: &Reference,
+    ) -> Result<()> {
         let mut attempt = 1;
         loop {
             sink.layer(
@@ -576,8 +718,8 @@ impl Daemon {
                     total: j.size,
                 },
             );
-            match repo.fetch_blob(j.digest.as_str(), d.w.size(), &mut d) {
-                Ok(()) => break,
+            match repo.fetch_blob(j.digest.as_str(), d.w.size(), d) {
+                Ok(()) => return Ok(()),
                 Err(e) if e.is_connect() && attempt < ATTEMPTS => {
                     let wait = 1u64 << (attempt - 1);
                     sink.layer(&j.id, LayerStatus::Retrying { seconds: wait });
@@ -587,6 +729,15 @@ impl Daemon {
                 Err(e) => return Err(pull_error(e, r)),
             }
         }
+    }
+
+    /// Ends a download: the blob's size and digest must be the manifest's.
+    fn verify_download(
+        &self,
+        j: &Job,
+        d: Download<'_, '_>,
+        sink: &Sink<'_>,
+    ) -> Result<PendingBlob> {
         sink.layer(&j.id, LayerStatus::VerifyingChecksum);
         let size = d.w.size();
         let pending = d.w.finish()?;
