@@ -19,8 +19,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio_util::io::ReaderStream;
+use tokio::io::AsyncWriteExt;
 
 use super::{
     new_upload_id, valid_upload_id, BlobEntry, BlobRead, ByteStream, MetaEntry, Storage, UploadInfo,
@@ -29,6 +28,8 @@ use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{RegistryError, Result};
 
 const READ_CHUNK: usize = 256 * 1024;
+/// Bytes per piece of a blob sent out.
+const SEND_CHUNK: usize = 1 << 20;
 
 /// Blobs and records under one directory.
 pub struct FsStorage {
@@ -202,22 +203,49 @@ impl Storage for FsStorage {
         range: Option<Range<u64>>,
     ) -> Result<Option<BlobRead>> {
         let p = self.blob_path(digest);
-        let Some(mut f) =
-            not_found(tokio::fs::File::open(&p).await).map_err(RegistryError::io(&p))?
-        else {
+        let Some(f) = not_found(std::fs::File::open(&p)).map_err(RegistryError::io(&p))? else {
             return Ok(None);
         };
-        let size = f.metadata().await.map_err(RegistryError::io(&p))?.len();
+        let size = f.metadata().map_err(RegistryError::io(&p))?.len();
         let range = range.unwrap_or(0..size);
-        if range.start > 0 {
-            f.seek(io::SeekFrom::Start(range.start))
+        // Each piece is read on the blocking pool straight into the buffer
+        // that goes out (no second copy, as a tokio File would make).
+        let stream = futures_util::stream::unfold(
+            (Some(std::sync::Arc::new(f)), range.start),
+            move |(f, pos)| async move {
+                let f = f?;
+                if pos >= range.end {
+                    return None;
+                }
+                let want = (range.end - pos).min(SEND_CHUNK as u64) as usize;
+                let file = f.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    let mut buf = bytes::BytesMut::zeroed(want);
+                    let n = std::os::unix::fs::FileExt::read_at(&*file, &mut buf, pos)?;
+                    buf.truncate(n);
+                    Ok::<_, io::Error>(buf.freeze())
+                })
                 .await
-                .map_err(RegistryError::io(&p))?;
-        }
-        let reader = f.take(range.end.saturating_sub(range.start));
+                .unwrap_or_else(|e| Err(io::Error::other(e)));
+                match read {
+                    Ok(b) if b.is_empty() => Some((
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "blob file shorter than its size",
+                        )),
+                        (None, pos),
+                    )),
+                    Ok(b) => {
+                        let next = pos + b.len() as u64;
+                        Some((Ok(b), (Some(f), next)))
+                    }
+                    Err(e) => Some((Err(e), (None, pos))),
+                }
+            },
+        );
         Ok(Some(BlobRead {
             size,
-            stream: Box::pin(ReaderStream::with_capacity(reader, READ_CHUNK)),
+            stream: Box::pin(stream),
         }))
     }
 
