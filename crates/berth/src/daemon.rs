@@ -51,6 +51,18 @@ struct DaemonArgs {
     /// Default OCI runtime for containers
     #[arg(long = "default-runtime")]
     default_runtime: Option<String>,
+    /// Preferred registry mirror
+    #[arg(long = "registry-mirror")]
+    registry_mirror: Vec<String>,
+    /// Enable insecure registry communication
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    /// Set the max concurrent downloads
+    #[arg(long = "max-concurrent-downloads")]
+    max_concurrent_downloads: Option<u64>,
+    /// Set the max concurrent uploads
+    #[arg(long = "max-concurrent-uploads")]
+    max_concurrent_uploads: Option<u64>,
 }
 
 pub fn main(args: &[OsString]) -> i32 {
@@ -90,6 +102,10 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         bip: args.bip,
         add_runtimes,
         default_runtime: args.default_runtime,
+        registry_mirrors: args.registry_mirror,
+        insecure_registries: args.insecure_registry,
+        max_concurrent_downloads: args.max_concurrent_downloads,
+        max_concurrent_uploads: args.max_concurrent_uploads,
         hosts: args.host,
         data_root: args.data_root,
         exec_root: args.exec_root,

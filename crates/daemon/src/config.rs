@@ -152,6 +152,12 @@ pub struct Flags {
     /// `--add-runtime name=path`
     pub add_runtimes: Vec<(String, PathBuf)>,
     pub default_runtime: Option<String>,
+    /// `--registry-mirror` (repeatable): daemon.json `registry-mirrors`.
+    pub registry_mirrors: Vec<String>,
+    /// `--insecure-registry` (repeatable): daemon.json `insecure-registries`.
+    pub insecure_registries: Vec<String>,
+    pub max_concurrent_downloads: Option<u64>,
+    pub max_concurrent_uploads: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,9 +214,17 @@ impl Config {
         check("bridge", flags.bridge.clone());
         check("bip", flags.bip.clone());
         check("default-runtime", flags.default_runtime.clone());
+        let list = |l: &[String]| (!l.is_empty()).then(|| format!("[{}]", l.join(" ")));
+        check("hosts", list(&flags.hosts));
+        check("registry-mirrors", list(&flags.registry_mirrors));
+        check("insecure-registries", list(&flags.insecure_registries));
         check(
-            "hosts",
-            (!flags.hosts.is_empty()).then(|| format!("[{}]", flags.hosts.join(" "))),
+            "max-concurrent-downloads",
+            flags.max_concurrent_downloads.map(|n| n.to_string()),
+        );
+        check(
+            "max-concurrent-uploads",
+            flags.max_concurrent_uploads.map(|n| n.to_string()),
         );
         if !both.is_empty() {
             return Err(fail(format!(
@@ -219,6 +233,25 @@ impl Config {
             )));
         }
 
+        // Registry settings are read from the file's keys by the registry code: the flags
+        // join them there.
+        let mut file = file;
+        for (key, l) in [
+            ("registry-mirrors", &flags.registry_mirrors),
+            ("insecure-registries", &flags.insecure_registries),
+        ] {
+            if !l.is_empty() {
+                file.insert(key.into(), Value::from(l.clone()));
+            }
+        }
+        for (key, n) in [
+            ("max-concurrent-downloads", flags.max_concurrent_downloads),
+            ("max-concurrent-uploads", flags.max_concurrent_uploads),
+        ] {
+            if let Some(n) = n {
+                file.insert(key.into(), Value::from(n));
+            }
+        }
         let string = |key: &str| -> Result<Option<String>, ConfigError> {
             match file.get(key) {
                 None => Ok(None),
@@ -323,6 +356,34 @@ mod tests {
             config_file: Some(p),
             ..flags
         })
+    }
+
+    #[test]
+    fn registry_flags_join_the_file_keys_and_conflict_with_them() {
+        let flags = Flags {
+            registry_mirrors: vec!["https://m.example".into()],
+            insecure_registries: vec!["r.local:5000".into()],
+            max_concurrent_downloads: Some(7),
+            ..Default::default()
+        };
+        let c = with_file(r#"{"max-concurrent-uploads":2}"#, flags.clone()).unwrap();
+        assert_eq!(
+            c.file["registry-mirrors"],
+            serde_json::json!(["https://m.example"])
+        );
+        assert_eq!(
+            c.file["insecure-registries"],
+            serde_json::json!(["r.local:5000"])
+        );
+        assert_eq!(c.file["max-concurrent-downloads"], serde_json::json!(7));
+        assert_eq!(c.file["max-concurrent-uploads"], serde_json::json!(2));
+        let e = with_file(r#"{"registry-mirrors":["https://o.example"]}"#, flags).unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "specified both as a flag and in the configuration file: registry-mirrors: (from flag: [https://m.example], from file: [https://o.example])"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

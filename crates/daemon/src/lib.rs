@@ -52,6 +52,8 @@ pub struct Daemon {
 impl Daemon {
     /// Opens the data root, loads the metadata and collects what a crash left unreferenced.
     pub fn open(config: Config) -> Result<Arc<Daemon>> {
+        // A bad mirror or insecure-registry entry stops the start, as with dockerd.
+        images::RegistrySettings::from_config(&config)?;
         let root = config.data_root.clone();
         std::fs::create_dir_all(&root).map_err(Error::io("data root"))?;
         let lock = lock_data_root(&root)?;

@@ -5,6 +5,7 @@ pub(crate) mod filters;
 mod import;
 mod load;
 mod pull;
+pub(crate) use pull::RegistrySettings;
 mod push;
 mod save;
 mod search;
