@@ -2,13 +2,18 @@
 //! outbound NAT and published ports in berth's own nftables table, and the generated
 //! /etc/hosts and /etc/resolv.conf.
 //!
-//! The API is blocking (the daemon calls it through `spawn_blocking`). Netlink work runs on
-//! a small current-thread tokio runtime on a short-lived thread of its own, so even a call
-//! from inside an async task does not panic, it only blocks that task's worker.
+//! The API is blocking (the daemon calls it through `spawn_blocking`; a call from inside an
+//! async task does not panic either, it only blocks that task's worker). The per-container
+//! path is built to be cheap: netlink requests go out in batches on plain sockets (two
+//! round trips per attach), nft runs only for containers that publish ports, the state is
+//! written once per allocate and once per detach (renamed into place, no fsync: see
+//! `ipam::State`), and the one slow kernel operation, deleting a veth (the kernel waits
+//! for RCU, tens of milliseconds), happens on a reaper thread after `detach` returned.
 //!
 //! Everything done here can be undone: [`Network::detach`] removes a container's veth,
-//! rules, port reservations and address (also after a crash, because rules are found by
-//! their `berth:<container id>` comment and the veth by its name derived from the id);
+//! rules, port reservations and address (also after a crash: the state is saved before
+//! rules are added, rules carry a `berth:<container id>` comment, veths have names derived
+//! from the id, and [`Network::setup`] finds what a crash left behind);
 //! [`Network::teardown`] removes the bridge and the table.
 
 mod error;
@@ -16,14 +21,16 @@ mod files;
 mod ipam;
 mod netlink;
 mod nft;
+mod nl;
 mod ports;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +85,37 @@ struct Inner {
     state: ipam::State,
     /// Bound host sockets that keep published ports from being taken by host programs.
     reservations: HashMap<String, Vec<OwnedFd>>,
+    /// Containers that have port rules although the state records no ports for them
+    /// (found at setup: the state of an earlier boot, or a lost save). Detach removes them.
+    stale_rules: HashSet<String>,
+    /// The bridge's interface index, as last seen.
+    bridge_index: u32,
+    /// Host veths waiting for the reaper.
+    doomed: VecDeque<String>,
+    /// The host veths the reaper is deleting right now.
+    deleting: Vec<String>,
+    /// Addresses of detached containers whose veth is not deleted yet (by veth name):
+    /// not handed out again until it is, so no stale eth0 answers for them.
+    releasing: HashMap<String, Option<Ipv4Addr>>,
+    /// Tells the reaper to finish its queue and stop.
+    stop: bool,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Signalled when the reaper's queue or its current deletion changes.
+    reaped: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere leaves the state as consistent as its last save: keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        self.reaped.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The bridge network, set up and ready to take containers. Safe to share between
@@ -85,7 +123,44 @@ struct Inner {
 pub struct Network {
     cfg: BridgeConfig,
     state_path: PathBuf,
-    inner: Mutex<Inner>,
+    shared: Arc<Shared>,
+    reaper: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The reaper: deletes the host veths `detach` queued, all that are queued at once in one
+/// kernel operation. A deletion that fails keeps the addresses blocked (in memory); the
+/// next [`Network::setup`] retries it.
+fn reap(shared: Arc<Shared>) {
+    let mut inner = shared.lock();
+    loop {
+        if !inner.doomed.is_empty() {
+            let veths: Vec<String> = inner.doomed.drain(..).collect();
+            inner.deleting.clone_from(&veths);
+            drop(inner);
+            let done = netlink::delete_links(&veths).is_ok();
+            inner = shared.lock();
+            inner.deleting.clear();
+            if done {
+                for veth in &veths {
+                    inner.releasing.remove(veth);
+                }
+            }
+            shared.reaped.notify_all();
+        } else if inner.stop {
+            return;
+        } else {
+            inner = shared.wait(inner);
+        }
+    }
+}
+
+/// Whether `name` looks like a host veth of ours (see [`host_veth_name`]).
+fn is_host_veth(name: &str) -> bool {
+    name.len() == 14
+        && name.starts_with("vb")
+        && name[2..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 fn valid_ifname(name: &str) -> bool {
@@ -146,9 +221,9 @@ impl Network {
         let cidr = Ipv4Cidr::new(cfg.cidr.addr, cfg.cidr.prefix_len)?;
         std::fs::create_dir_all(&cfg.state_dir).map_err(|e| Error::io(&cfg.state_dir, e))?;
         let state_path = cfg.state_dir.join(format!("ipam-{}.json", cfg.name));
-        let state = ipam::State::load(&state_path)?;
+        let state = ipam::State::load_current(&state_path, ipam::boot_id().as_deref())?;
 
-        netlink::ensure_bridge(&cfg.name, cidr, cfg.mtu)?;
+        let bridge = netlink::ensure_bridge(&cfg.name, cidr, cfg.mtu)?;
         write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
         // Lets the host's own 127.0.0.1 connections be DNATed out through the bridge.
         write_sysctl(
@@ -157,13 +232,53 @@ impl Network {
         )?;
         nft::setup(&cfg.nft_table, &cfg.name, cidr)?;
 
-        Ok(Network {
-            cfg,
-            state_path,
+        // What a crash left behind. Rules: the state is saved before rules go in, so only a
+        // lost state (an earlier boot, see `ipam::State`) leaves rules it does not know of.
+        let stale_rules = nft::tagged_containers(&cfg.nft_table)?
+            .into_iter()
+            .filter(|id| state.containers.get(id).is_none_or(|e| e.ports.is_empty()))
+            .collect();
+        // Veths: a container's address is saved before its veth is made, so a veth of ours
+        // that no recorded container owns was being deleted when the daemon died.
+        let known: HashSet<String> = state
+            .containers
+            .keys()
+            .map(|id| host_veth_name(id))
+            .collect();
+        let leftovers: Vec<String> = bridge
+            .ports
+            .into_iter()
+            .filter(|port| is_host_veth(port) && !known.contains(port))
+            .collect();
+        if !leftovers.is_empty() {
+            netlink::delete_links(&leftovers)?;
+        }
+
+        let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 state,
                 reservations: HashMap::new(),
+                stale_rules,
+                bridge_index: bridge.index,
+                doomed: VecDeque::new(),
+                deleting: Vec::new(),
+                releasing: HashMap::new(),
+                stop: false,
             }),
+            reaped: Condvar::new(),
+        });
+        let reaper = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("berth-net-reaper".into())
+                .spawn(move || reap(shared))
+                .map_err(|e| Error::io("spawning the veth reaper thread", e))?
+        };
+        Ok(Network {
+            cfg,
+            state_path,
+            shared,
+            reaper: Mutex::new(Some(reaper)),
         })
     }
 
@@ -177,8 +292,27 @@ impl Network {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic elsewhere leaves the state as consistent as the last save: keep going.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.lock()
+    }
+
+    /// Waits until every veth that [`Network::detach`] handed to the background reaper is
+    /// deleted (and its address free again).
+    pub fn settle(&self) {
+        let mut inner = self.lock();
+        while !inner.doomed.is_empty() || !inner.deleting.is_empty() {
+            inner = self.shared.wait(inner);
+        }
+    }
+
+    /// Takes `veth` back from the reaper before a new one of that name is made: out of
+    /// the queue, or (when the reaper is at it) once it is gone.
+    fn unreap(&self, veth: &str) {
+        let mut inner = self.lock();
+        inner.doomed.retain(|v| v != veth);
+        while inner.deleting.iter().any(|v| v == veth) {
+            inner = self.shared.wait(inner);
+        }
+        inner.releasing.remove(veth);
     }
 
     /// Gives the container an address from the subnet (the same one again if it has one)
@@ -188,7 +322,8 @@ impl Network {
         if let Some(ip) = inner.state.containers.get(container_id).and_then(|e| e.ip) {
             return Ok(ip);
         }
-        let ip = inner.state.next_free(self.cfg.cidr)?;
+        let busy = inner.releasing.values().filter_map(|ip| *ip);
+        let ip = inner.state.next_free(self.cfg.cidr, busy)?;
         let mut state = inner.state.clone();
         state.last = Some(ip);
         state.containers.entry(container_id.into()).or_default().ip = Some(ip);
@@ -218,7 +353,7 @@ impl Network {
             source,
         })?;
         let host_veth = host_veth_name(container_id);
-        netlink::delete_link(&host_veth)?;
+        self.unreap(&host_veth);
         let mac = mac_for(ip);
         let side = netlink::ContainerSide {
             ip,
@@ -227,10 +362,27 @@ impl Network {
             mac,
             mtu: self.cfg.mtu,
         };
-        if let Err(e) = netlink::attach_veth(&host_veth, &self.cfg.name, &netns, &side) {
+        let bridge_index = self.lock().bridge_index;
+        let mut res = netlink::attach_veth(&host_veth, bridge_index, &netns, &side);
+        if let Err(netlink::AttachError::Create(_)) = &res {
+            // The bridge may have been made again (another index) since we last looked.
+            match netlink::link_index(&self.cfg.name)? {
+                Some(index) if index != bridge_index => {
+                    self.lock().bridge_index = index;
+                    res = netlink::attach_veth(&host_veth, index, &netns, &side);
+                }
+                Some(_) => {}
+                None => {
+                    res = Err(netlink::AttachError::Other(Error::LinkNotFound {
+                        name: self.cfg.name.clone(),
+                    }))
+                }
+            }
+        }
+        if let Err(e) = res {
             // Deleting the host end takes the container end with it.
             let _ = netlink::delete_link(&host_veth);
-            return Err(e);
+            return Err(e.into());
         }
         Ok(Endpoint {
             host_veth,
@@ -340,11 +492,35 @@ impl Network {
 
     /// Removes the container's port rules, veth, port reservations and address.
     /// Idempotent, and complete even after a crash of the daemon.
+    ///
+    /// The rules are gone when this returns; nft runs only when the state says the
+    /// container published ports (the state is saved before rules go in) or setup found
+    /// rules of it. The veth is deleted by a background thread (see [`Network::settle`]);
+    /// its address is not handed out again before that.
     pub fn detach(&self, container_id: &str) -> Result<()> {
+        let rules = {
+            let inner = self.lock();
+            inner.stale_rules.contains(container_id)
+                || inner
+                    .state
+                    .containers
+                    .get(container_id)
+                    .is_some_and(|e| !e.ports.is_empty())
+        };
+        if rules {
+            nft::unpublish(&self.cfg.nft_table, container_id)?;
+        }
+        let veth = host_veth_name(container_id);
         let mut inner = self.lock();
-        nft::unpublish(&self.cfg.nft_table, container_id)?;
-        netlink::delete_link(&host_veth_name(container_id))?;
+        inner.stale_rules.remove(container_id);
         inner.reservations.remove(container_id);
+        let ip = inner.state.containers.get(container_id).and_then(|e| e.ip);
+        if !inner.doomed.contains(&veth) {
+            inner.doomed.push_back(veth.clone());
+        }
+        let blocked = inner.releasing.entry(veth).or_default();
+        *blocked = blocked.or(ip);
+        self.shared.reaped.notify_all();
         if inner.state.containers.contains_key(container_id) {
             let mut state = inner.state.clone();
             state.containers.remove(container_id);
@@ -358,6 +534,7 @@ impl Network {
     /// bridge, the bridge, the nft table and the persisted allocations. For tests and
     /// uninstalling; the daemon leaves its bridge in place when it stops.
     pub fn teardown(&self) -> Result<()> {
+        self.settle();
         let mut inner = self.lock();
         nft::delete_table(&self.cfg.nft_table)?;
         for id in inner.state.containers.keys() {
@@ -365,8 +542,29 @@ impl Network {
         }
         netlink::delete_bridge_and_ports(&self.cfg.name)?;
         inner.reservations.clear();
-        inner.state = ipam::State::default();
+        inner.stale_rules.clear();
+        inner.releasing.clear();
+        inner.state = ipam::State {
+            boot_id: inner.state.boot_id.take(),
+            ..ipam::State::default()
+        };
         remove_if_exists(&self.state_path)
+    }
+}
+
+impl Drop for Network {
+    /// Lets the reaper finish the deletions it was given.
+    fn drop(&mut self) {
+        self.lock().stop = true;
+        self.shared.reaped.notify_all();
+        let reaper = self
+            .reaper
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(reaper) = reaper {
+            let _ = reaper.join();
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! Links, addresses and routes through rtnetlink.
 //!
-//! Every function here is blocking: it runs its own current-thread tokio runtime on a
-//! short-lived thread of its own (so it works from any caller, async or not).
+//! Every function here is blocking. The per-container ones ([`attach_veth`],
+//! [`delete_link`], [`link_index`]) talk netlink directly through [`crate::nl`], in as few
+//! round trips as possible. The rare ones (bridge setup and teardown) use rtnetlink's
+//! async API on a current-thread tokio runtime on a short-lived thread of its own (so they
+//! work from any caller, async or not).
 
 use std::fs::File;
 use std::future::Future;
@@ -10,16 +13,18 @@ use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
 
 use futures_util::TryStreamExt;
+use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoPortKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
 };
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{
-    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
-    RouteMessageBuilder,
+    AddressMessageBuilder, Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec,
+    LinkVeth, RouteMessageBuilder,
 };
 
 use crate::error::{Error, Result};
-use crate::Ipv4Cidr;
+use crate::{nl, Ipv4Cidr};
 
 /// Runs `f` with a netlink handle whose socket lives in the calling thread's netns, on a
 /// runtime of its own.
@@ -83,9 +88,16 @@ fn link_kind(link: &LinkMessage) -> Option<&InfoKind> {
     })
 }
 
+/// The bridge as [`ensure_bridge`] left it.
+pub(crate) struct Bridge {
+    pub index: u32,
+    /// Names of the links enslaved to it.
+    pub ports: Vec<String>,
+}
+
 /// Creates the bridge if missing, gives it `cidr` (unless it already has it), sets the
-/// MTU and brings it up.
-pub(crate) fn ensure_bridge(name: &str, cidr: Ipv4Cidr, mtu: u32) -> Result<()> {
+/// MTU and brings it up. Returns its index and its ports.
+pub(crate) fn ensure_bridge(name: &str, cidr: Ipv4Cidr, mtu: u32) -> Result<Bridge> {
     run_off_thread(|h| async move {
         let link = match get_link(&h, name).await? {
             Some(link) => link,
@@ -142,22 +154,129 @@ pub(crate) fn ensure_bridge(name: &str, cidr: Ipv4Cidr, mtu: u32) -> Result<()> 
             .set(LinkUnspec::new_with_index(index).mtu(mtu).up().build())
             .execute()
             .await
-            .map_err(|e| Error::netlink(format!("bringing up bridge {name}"), e))
+            .map_err(|e| Error::netlink(format!("bringing up bridge {name}"), e))?;
+        let ports = ports_of(&h, index)
+            .await?
+            .into_iter()
+            .filter_map(|(_, name)| name)
+            .collect();
+        Ok(Bridge { index, ports })
     })
 }
 
-/// Deletes a link by name; `false` when there was none.
-pub(crate) fn delete_link(name: &str) -> Result<bool> {
-    run_off_thread(|h| async move {
-        let Some(link) = get_link(&h, name).await? else {
-            return Ok(false);
-        };
-        match h.link().del(link.header.index).execute().await {
-            Ok(()) => Ok(true),
-            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(false),
-            Err(e) => Err(Error::netlink(format!("deleting link {name}"), e)),
+/// Index and name of every link enslaved to the link `controller`.
+async fn ports_of(h: &Handle, controller: u32) -> Result<Vec<(u32, Option<String>)>> {
+    let mut ports = Vec::new();
+    let mut links = h.link().get().execute();
+    while let Some(link) = links
+        .try_next()
+        .await
+        .map_err(|e| Error::netlink("listing links", e))?
+    {
+        if link
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::Controller(c) if *c == controller))
+        {
+            let name = link.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            });
+            ports.push((link.header.index, name));
         }
-    })
+    }
+    Ok(ports)
+}
+
+/// What one request of a batch is called in errors.
+fn nl_err(context: impl Into<String>, errno: rustix::io::Errno) -> Error {
+    Error::netlink(context.into(), std::io::Error::from(errno))
+}
+
+fn io_err(context: &str, e: std::io::Error) -> Error {
+    Error::netlink(context.to_string(), e)
+}
+
+fn by_name(name: &str) -> LinkMessage {
+    LinkUnspec::new_with_name(name).build()
+}
+
+/// The index of the link `name`, if there is one.
+pub(crate) fn link_index(name: &str) -> Result<Option<u32>> {
+    let mut sock = nl::Socket::open().map_err(|e| io_err("opening a netlink socket", e))?;
+    let reply = sock
+        .batch(vec![(RouteNetlinkMessage::GetLink(by_name(name)), 0)])
+        .map_err(|e| io_err("talking netlink", e))?;
+    match reply.into_iter().next() {
+        Some(Ok(Some(RouteNetlinkMessage::NewLink(link)))) => Ok(Some(link.header.index)),
+        Some(Err(e)) if e == rustix::io::Errno::NODEV => Ok(None),
+        Some(Err(e)) => Err(nl_err(format!("looking up link {name}"), e)),
+        _ => Err(Error::LinkNotFound { name: name.into() }),
+    }
+}
+
+/// Deletes a link by name (one request); `false` when there was none. Deleting a veth
+/// waits in the kernel for RCU (tens of milliseconds), which is why [`crate::Network`]
+/// leaves it to its reaper thread.
+pub(crate) fn delete_link(name: &str) -> Result<bool> {
+    let mut sock = nl::Socket::open().map_err(|e| io_err("opening a netlink socket", e))?;
+    let reply = sock
+        .batch(vec![(RouteNetlinkMessage::DelLink(by_name(name)), 0)])
+        .map_err(|e| io_err("talking netlink", e))?;
+    match reply.into_iter().next() {
+        Some(Ok(_)) => Ok(true),
+        Some(Err(e)) if e == rustix::io::Errno::NODEV => Ok(false),
+        Some(Err(e)) => Err(nl_err(format!("deleting link {name}"), e)),
+        None => Ok(false),
+    }
+}
+
+/// Deletes the links `names` in one go: they get a link group of their own (a random
+/// one), then the group is deleted, so the kernel unregisters them together and waits for
+/// RCU once rather than once per link. Links already gone are skipped.
+pub(crate) fn delete_links(names: &[String]) -> Result<()> {
+    if let [name] = names {
+        return delete_link(name).map(|_| ());
+    }
+    let group = loop {
+        // Not 0 (every link's default) nor another small number someone may use.
+        let g = rand::random::<u32>();
+        if g > 0xffff {
+            break g;
+        }
+    };
+    let mut sock = nl::Socket::open().map_err(|e| io_err("opening a netlink socket", e))?;
+    let tag = names
+        .iter()
+        .map(|n| {
+            let msg = LinkUnspec::new_with_name(n).link_group(group).build();
+            (RouteNetlinkMessage::SetLink(msg), 0)
+        })
+        .collect();
+    let replies = sock.batch(tag).map_err(|e| io_err("talking netlink", e))?;
+    let mut tagged = false;
+    for (reply, name) in replies.into_iter().zip(names) {
+        match reply {
+            Ok(_) => tagged = true,
+            Err(e) if e == rustix::io::Errno::NODEV => {}
+            Err(e) => return Err(nl_err(format!("setting the link group of {name}"), e)),
+        }
+    }
+    if !tagged {
+        return Ok(());
+    }
+    let del = LinkMessageBuilder::<LinkUnspec>::new()
+        .link_group(group)
+        .build();
+    let reply = sock
+        .batch(vec![(RouteNetlinkMessage::DelLink(del), 0)])
+        .map_err(|e| io_err("talking netlink", e))?;
+    match reply.into_iter().next() {
+        Some(Err(e)) if e != rustix::io::Errno::NODEV => {
+            Err(nl_err(format!("deleting links {}", names.join(", ")), e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What the container end of a veth pair gets.
@@ -169,106 +288,105 @@ pub(crate) struct ContainerSide {
     pub mtu: u32,
 }
 
-/// Creates the veth pair `host` ⇄ `eth0`: `host` enslaved to `bridge` (hairpin on, so a
-/// container reaches its own published ports) and up, `eth0` created directly inside
-/// the netns behind `netns`, then configured from a thread that entered that netns.
+/// Creates the veth pair `host` ⇄ `eth0` (replacing an earlier `host`): `host` enslaved to
+/// the bridge (index `bridge_index`), hairpin on (so a container reaches its own published
+/// ports) and up; `eth0` created directly inside the netns behind `netns`, then given its
+/// address, brought up (not at creation: a veth end cannot go up before its peer is
+/// linked, ENOTCONN) and given the default route through a netlink socket opened in that
+/// netns.
+///
+/// Two round trips: one batch on the host (delete the old pair, create the pair, hairpin,
+/// look up the peer's index), one in the container (address, `eth0` and `lo` up, route).
 pub(crate) fn attach_veth(
     host: &str,
-    bridge: &str,
+    bridge_index: u32,
     netns: &File,
     side: &ContainerSide,
-) -> Result<()> {
-    let netns_fd = netns.as_raw_fd();
-    run_off_thread(|h| async move {
-        let br = get_link(&h, bridge)
-            .await?
-            .ok_or_else(|| Error::LinkNotFound {
-                name: bridge.into(),
-            })?;
-        let peer = LinkMessageBuilder::<LinkUnspec>::new()
-            .name("eth0")
-            .mtu(side.mtu)
-            .address(side.mac.to_vec())
-            .setns_by_fd(netns_fd)
-            .build();
-        let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
-            .name(host)
-            .mtu(side.mtu)
-            .controller(br.header.index)
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
-            .build();
-        h.link().add(veth).execute().await.map_err(|e| {
-            Error::netlink(
-                format!("creating veth {host} (peer eth0 in the container)"),
-                e,
-            )
-        })?;
-        let link = get_link(&h, host)
-            .await?
-            .ok_or_else(|| Error::LinkNotFound { name: host.into() })?;
-        h.link()
-            .set_port(LinkBridgePort::new(link.header.index).hairpin(true).build())
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(format!("setting hairpin mode on {host}"), e))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(link.header.index).up().build())
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(format!("bringing up {host}"), e))
-    })?;
-    in_netns(netns, |h| configure_eth0(h, side))
-}
-
-async fn configure_eth0(h: Handle, side: &ContainerSide) -> Result<()> {
-    let eth0 = get_link(&h, "eth0")
-        .await?
-        .ok_or_else(|| Error::LinkNotFound {
-            name: "eth0 (in the container)".into(),
-        })?;
-    let index = eth0.header.index;
-    h.address()
-        .add(index, IpAddr::V4(side.ip), side.prefix_len)
-        .execute()
-        .await
-        .map_err(|e| {
-            Error::netlink(format!("adding {}/{} to eth0", side.ip, side.prefix_len), e)
-        })?;
-    h.link()
-        .set(LinkUnspec::new_with_index(index).up().build())
-        .execute()
-        .await
-        .map_err(|e| Error::netlink("bringing up eth0 in the container", e))?;
-    let lo = get_link(&h, "lo")
-        .await?
-        .ok_or_else(|| Error::LinkNotFound {
-            name: "lo (in the container)".into(),
-        })?;
-    h.link()
-        .set(LinkUnspec::new_with_index(lo.header.index).up().build())
-        .execute()
-        .await
-        .map_err(|e| Error::netlink("bringing up lo in the container", e))?;
-    let route = RouteMessageBuilder::<Ipv4Addr>::new()
-        .gateway(side.gateway)
-        .output_interface(index)
+) -> std::result::Result<(), AttachError> {
+    use AttachError::{Create, Other};
+    let mut sock = nl::Socket::open().map_err(|e| Other(io_err("opening a netlink socket", e)))?;
+    let peer = LinkMessageBuilder::<LinkUnspec>::new()
+        .name("eth0")
+        .mtu(side.mtu)
+        .address(side.mac.to_vec())
+        .setns_by_fd(netns.as_raw_fd())
         .build();
-    h.route()
-        .add(route)
-        .execute()
-        .await
-        .map_err(|e| Error::netlink(format!("adding default route via {}", side.gateway), e))
+    let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(host)
+        .mtu(side.mtu)
+        .controller(bridge_index)
+        .up()
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .build();
+    let hairpin = LinkMessageBuilder::<LinkBridgePort>::default()
+        .name(host)
+        .set_port_kind(InfoPortKind::Bridge)
+        .hairpin(true)
+        .build();
+    let replies = sock
+        .batch(vec![
+            (RouteNetlinkMessage::DelLink(by_name(host)), 0),
+            (
+                RouteNetlinkMessage::NewLink(veth),
+                NLM_F_CREATE | NLM_F_EXCL,
+            ),
+            (RouteNetlinkMessage::NewLink(hairpin), 0),
+            (RouteNetlinkMessage::GetLink(by_name(host)), 0),
+        ])
+        .map_err(|e| Other(io_err("talking netlink", e)))?;
+    let mut replies = replies.into_iter();
+    match replies.next() {
+        Some(Err(e)) if e != rustix::io::Errno::NODEV => {
+            return Err(Other(nl_err(format!("deleting link {host}"), e)))
+        }
+        _ => {}
+    }
+    if let Some(Err(e)) = replies.next() {
+        return Err(Create(nl_err(
+            format!("creating veth {host} (peer eth0 in the container)"),
+            e,
+        )));
+    }
+    if let Some(Err(e)) = replies.next() {
+        return Err(Other(nl_err(format!("setting hairpin mode on {host}"), e)));
+    }
+    let peer_index = match replies.next() {
+        Some(Ok(Some(RouteNetlinkMessage::NewLink(link)))) => {
+            link.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Link(i) => Some(*i),
+                _ => None,
+            })
+        }
+        Some(Err(e)) => return Err(Other(nl_err(format!("looking up link {host}"), e))),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Other(Error::LinkNotFound {
+            name: "eth0 (in the container)".into(),
+        })
+    })?;
+    configure_eth0(netns, peer_index, side).map_err(Other)
 }
 
-/// Runs `f` with a netlink socket opened inside the netns `netns`. Netlink sockets belong
-/// to the netns of the thread that creates them, so this happens on a fresh thread that
-/// `setns()`s first (and then dies, so no other work runs in the wrong netns).
-fn in_netns<T, F, Fut>(netns: &File, f: F) -> Result<T>
-where
-    T: Send,
-    F: FnOnce(Handle) -> Fut + Send,
-    Fut: Future<Output = Result<T>>,
-{
+/// Why [`attach_veth`] failed: creating the pair (which a stale bridge index can explain),
+/// or anything else.
+pub(crate) enum AttachError {
+    Create(Error),
+    Other(Error),
+}
+
+impl From<AttachError> for Error {
+    fn from(e: AttachError) -> Error {
+        match e {
+            AttachError::Create(e) | AttachError::Other(e) => e,
+        }
+    }
+}
+
+/// A netlink socket inside the netns `netns`. Sockets belong to the netns of the thread
+/// that creates them, so a short-lived thread enters the netns, opens it and dies (no other
+/// work ever runs in the wrong netns); the socket keeps working from any thread.
+fn socket_in(netns: &File) -> Result<nl::Socket> {
     std::thread::scope(|s| {
         s.spawn(|| {
             rustix::thread::move_into_link_name_space(
@@ -276,7 +394,7 @@ where
                 Some(rustix::thread::LinkNameSpaceType::Network),
             )
             .map_err(|e| Error::netlink("entering the container's network namespace", e))?;
-            run(f)
+            nl::Socket::open().map_err(|e| io_err("opening a netlink socket in the container", e))
         })
         .join()
         .unwrap_or_else(|_| {
@@ -288,6 +406,48 @@ where
     })
 }
 
+/// In the container: `eth0` (index `index`) gets its address and goes up, so does `lo`,
+/// the default route goes via the gateway. One batch.
+fn configure_eth0(netns: &File, index: u32, side: &ContainerSide) -> Result<()> {
+    let mut sock = socket_in(netns)?;
+    let addr = AddressMessageBuilder::<Ipv4Addr>::new()
+        .index(index)
+        .address(side.ip, side.prefix_len)
+        .build();
+    let eth0 = LinkUnspec::new_with_index(index).up().build();
+    let lo = LinkUnspec::new_with_name("lo").up().build();
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(side.gateway)
+        .output_interface(index)
+        .build();
+    let replies = sock
+        .batch(vec![
+            (
+                RouteNetlinkMessage::NewAddress(addr),
+                NLM_F_CREATE | NLM_F_EXCL,
+            ),
+            (RouteNetlinkMessage::SetLink(eth0), 0),
+            (RouteNetlinkMessage::SetLink(lo), 0),
+            (
+                RouteNetlinkMessage::NewRoute(route),
+                NLM_F_CREATE | NLM_F_EXCL,
+            ),
+        ])
+        .map_err(|e| io_err("talking netlink in the container", e))?;
+    let contexts = [
+        format!("adding {}/{} to eth0", side.ip, side.prefix_len),
+        "bringing up eth0 in the container".to_string(),
+        "bringing up lo in the container".to_string(),
+        format!("adding default route via {}", side.gateway),
+    ];
+    for (reply, context) in replies.into_iter().zip(contexts) {
+        if let Err(e) = reply {
+            return Err(nl_err(context, e));
+        }
+    }
+    Ok(())
+}
+
 /// Deletes every link enslaved to `bridge`, then the bridge. Idempotent.
 pub(crate) fn delete_bridge_and_ports(bridge: &str) -> Result<()> {
     run_off_thread(|h| async move {
@@ -295,21 +455,11 @@ pub(crate) fn delete_bridge_and_ports(bridge: &str) -> Result<()> {
             return Ok(());
         };
         let index = br.header.index;
-        let mut ports = Vec::new();
-        let mut links = h.link().get().execute();
-        while let Some(link) = links
-            .try_next()
-            .await
-            .map_err(|e| Error::netlink("listing links", e))?
-        {
-            if link
-                .attributes
-                .iter()
-                .any(|a| matches!(a, LinkAttribute::Controller(c) if *c == index))
-            {
-                ports.push(link.header.index);
-            }
-        }
+        let ports: Vec<u32> = ports_of(&h, index)
+            .await?
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
         for port in ports.into_iter().chain([index]) {
             match h.link().del(port).execute().await {
                 Ok(()) => {}

@@ -225,8 +225,8 @@ pub(crate) fn publish(
     )
 }
 
-/// Handles of the rules in `publish` tagged with `container_id` (none if the table is gone).
-pub(crate) fn rule_handles(table: &str, container_id: &str) -> Result<Vec<u64>> {
+/// The rules in `publish` (none if the table is gone).
+fn publish_rules(table: &str) -> Result<Vec<Value>> {
     let action = format!("listing chain inet {table} {PUBLISH}");
     let out = match run_nft(
         &["-j", "list", "chain", "inet", table, PUBLISH],
@@ -237,22 +237,38 @@ pub(crate) fn rule_handles(table: &str, container_id: &str) -> Result<Vec<u64>> 
         Err(e) if is_missing(&e) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let listing: Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::NftOutput {
+    let mut listing: Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::NftOutput {
         action: action.clone(),
         reason: e.to_string(),
     })?;
     let items = listing["nftables"]
-        .as_array()
+        .as_array_mut()
         .ok_or_else(|| Error::NftOutput {
             action: action.clone(),
             reason: "no \"nftables\" array".into(),
         })?;
-    let want = tag(container_id);
     Ok(items
+        .iter_mut()
+        .filter_map(|item| item.get_mut("rule").map(Value::take))
+        .collect())
+}
+
+/// Handles of the rules in `publish` tagged with `container_id` (none if the table is gone).
+pub(crate) fn rule_handles(table: &str, container_id: &str) -> Result<Vec<u64>> {
+    let want = tag(container_id);
+    Ok(publish_rules(table)?
         .iter()
-        .filter_map(|item| item.get("rule"))
         .filter(|r| r["comment"].as_str() == Some(want.as_str()))
         .filter_map(|r| r["handle"].as_u64())
+        .collect())
+}
+
+/// The ids of the containers that have rules in `publish`.
+pub(crate) fn tagged_containers(table: &str) -> Result<std::collections::HashSet<String>> {
+    Ok(publish_rules(table)?
+        .iter()
+        .filter_map(|r| r["comment"].as_str()?.strip_prefix("berth:"))
+        .map(str::to_string)
         .collect())
 }
 

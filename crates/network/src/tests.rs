@@ -344,6 +344,9 @@ fn attach_publish_detach_teardown() {
         .is_empty());
 
     net.detach(&id).unwrap();
+    // The rules went at once; the veth goes in the background.
+    assert!(nft::rule_handles(&cfg.nft_table, &id).unwrap().is_empty());
+    net.settle();
     assert!(!link_exists(&ep.host_veth));
     let (_, inside) = ns.run(&["ip", "addr", "show"]);
     assert!(!inside.contains("eth0"), "{inside}");
@@ -387,6 +390,7 @@ fn detach_cleans_up_after_a_crash() {
     assert!(matches!(err, Error::PortAllocated { .. }), "{err}");
 
     net.detach(&id).unwrap();
+    net.settle();
     assert!(!link_exists(&ep.host_veth));
     assert!(nft::rule_handles(&t.cfg.nft_table, &id).unwrap().is_empty());
     let state = ipam::State::load(&net.state_path).unwrap();
@@ -395,21 +399,135 @@ fn detach_cleans_up_after_a_crash() {
 }
 
 #[test]
-fn detach_finds_leftovers_nothing_recorded() {
-    // A veth and a rule of a container the state file never heard of (crash before save).
-    let t = TestNet::new();
+fn setup_finds_leftovers_nothing_recorded() {
+    // A veth and a rule of a container the saved state does not know (the state was lost:
+    // written during an earlier boot, or a torn file after a machine crash).
+    let mut t = TestNet::new();
     let ns = Netns::new();
     let id = container_id();
     let ip = Ipv4Addr::from(u32::from(t.cfg.cidr.network()) + 9);
     let ep = t.net().attach(&id, ns.pid(), ip).unwrap();
     nft::publish(&t.cfg.nft_table, &id, ip, &[tcp(None, 40999, 80)]).unwrap();
+    // And one the state knows, without ports, which must stay.
+    let kept = container_id();
+    let kept_ip = t.net().allocate(&kept).unwrap();
+    let kept_ns = Netns::new();
+    let kept_ep = t.net().attach(&kept, kept_ns.pid(), kept_ip).unwrap();
     {
         let mut inner = t.net().lock();
-        inner.state.containers.clear();
+        inner.state.containers.remove(&id);
+        inner.state.save(&t.net().state_path).unwrap();
     }
-    t.net().detach(&id).unwrap();
+    t.crash_and_restart();
+    // The unknown veth went at setup (nothing else can own it); the rule is removed by detach.
     assert!(!link_exists(&ep.host_veth));
+    assert!(link_exists(&kept_ep.host_veth));
+    assert_eq!(nft::rule_handles(&t.cfg.nft_table, &id).unwrap().len(), 1);
+    t.net().detach(&id).unwrap();
     assert!(nft::rule_handles(&t.cfg.nft_table, &id).unwrap().is_empty());
+    t.net().detach(&kept).unwrap();
+    t.net().settle();
+    assert!(!link_exists(&kept_ep.host_veth));
+}
+
+#[test]
+fn state_of_an_earlier_boot_holds_no_allocations() {
+    let mut t = TestNet::new();
+    let id = container_id();
+    let ip = t.net().allocate(&id).unwrap();
+    {
+        let mut inner = t.net().lock();
+        inner.state.boot_id = Some("an-earlier-boot".into());
+        inner.state.save(&t.net().state_path).unwrap();
+    }
+    t.crash_and_restart();
+    let state = t.net().lock().state.clone();
+    assert!(state.containers.is_empty(), "{state:?}");
+    assert_eq!(
+        state.last,
+        Some(ip),
+        "allocation goes on after the last one"
+    );
+    assert_eq!(state.boot_id, ipam::boot_id());
+    // The next save records this boot.
+    let other = container_id();
+    t.net().allocate(&other).unwrap();
+    let saved = ipam::State::load(&t.net().state_path).unwrap();
+    assert_eq!(saved.boot_id, ipam::boot_id());
+    assert!(saved.containers.contains_key(&other));
+}
+
+#[test]
+fn reattach_right_after_detach_and_addresses_held_until_the_veth_is_gone() {
+    let t = TestNet::new();
+    let net = t.net();
+    let ns = Netns::new();
+    let id = container_id();
+    let ip = net.allocate(&id).unwrap();
+    let ep = net.attach(&id, ns.pid(), ip).unwrap();
+    net.detach(&id).unwrap();
+    // The same container again at once (a restart): its veth is taken back from the
+    // reaper or waited for, never deleted after the new one is made.
+    let ip2 = net.allocate(&id).unwrap();
+    let ep2 = net.attach(&id, ns.pid(), ip2).unwrap();
+    assert_eq!(ep.host_veth, ep2.host_veth);
+    net.settle();
+    assert!(link_exists(&ep2.host_veth));
+    let (_, inside) = ns.run(&["ip", "addr", "show"]);
+    assert!(inside.contains(&format!("inet {ip2}/24")), "{inside}");
+
+    // While a detached container's veth waits for the reaper, its address is not given out.
+    let next = Ipv4Addr::from(u32::from(ip2) + 1);
+    net.lock()
+        .releasing
+        .insert("vb000000000000".into(), Some(next));
+    let c = container_id();
+    let ip_c = net.allocate(&c).unwrap();
+    assert_eq!(ip_c, Ipv4Addr::from(u32::from(next) + 1));
+    net.lock().releasing.clear();
+    net.detach(&id).unwrap();
+    net.detach(&c).unwrap();
+    net.settle();
+    assert!(net.lock().releasing.is_empty());
+    assert!(!link_exists(&ep2.host_veth));
+}
+
+#[test]
+fn many_containers_at_once() {
+    let t = TestNet::new();
+    let net = t.net();
+    let spaces: Vec<Netns> = (0..8).map(|_| Netns::new()).collect();
+    let ids: Vec<String> = (0..8).map(|_| container_id()).collect();
+    let eps: Vec<Endpoint> = std::thread::scope(|s| {
+        let handles: Vec<_> = spaces
+            .iter()
+            .zip(&ids)
+            .map(|(ns, id)| {
+                s.spawn(move || {
+                    let ip = net.allocate(id).unwrap();
+                    net.attach(id, ns.pid(), ip).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ips: HashSet<Ipv4Addr> = eps.iter().map(|e| e.ip).collect();
+    assert_eq!(ips.len(), 8);
+    for (ns, ep) in spaces.iter().zip(&eps) {
+        assert!(link_exists(&ep.host_veth));
+        let (_, routes) = ns.run(&["ip", "route"]);
+        assert!(routes.contains("default via"), "{routes}");
+    }
+    std::thread::scope(|s| {
+        for id in &ids {
+            s.spawn(move || net.detach(id).unwrap());
+        }
+    });
+    net.settle();
+    for ep in &eps {
+        assert!(!link_exists(&ep.host_veth));
+    }
+    assert!(net.lock().state.containers.is_empty());
 }
 
 /// A veth from the host (`host_ip`/30) into `ns` (`peer_ip`/30): stands in for the
@@ -649,4 +767,31 @@ fn works_from_spawn_blocking_in_a_tokio_runtime() {
         t.net().detach(&container_id()).unwrap();
     });
     assert!(!link_exists(&host_veth));
+}
+
+#[test]
+fn delete_links_in_one_go() {
+    let ns = Netns::new();
+    let pid = ns.pid().to_string();
+    let names: Vec<String> = (0..3).map(|_| format!("bd{}", unique())).collect();
+    for (i, name) in names.iter().enumerate() {
+        let peer = format!("p{i}");
+        let (ok, out) = sh(
+            "ip",
+            &[
+                "link", "add", name, "type", "veth", "peer", "name", &peer, "netns", &pid,
+            ],
+        );
+        assert!(ok, "{out}");
+    }
+    let mut all = names.clone();
+    all.push(format!("bd{}", unique())); // never existed
+    netlink::delete_links(&all).unwrap();
+    for name in &names {
+        assert!(!link_exists(name), "{name}");
+    }
+    let (_, inside) = ns.run(&["ip", "link", "show"]);
+    assert!(!inside.contains("p0"), "{inside}");
+    // Nothing left to delete: fine too.
+    netlink::delete_links(&all).unwrap();
 }
