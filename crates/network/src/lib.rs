@@ -537,8 +537,14 @@ impl Network {
         self.settle();
         let mut inner = self.lock();
         nft::delete_table(&self.cfg.nft_table)?;
-        for id in inner.state.containers.keys() {
-            netlink::delete_link(&host_veth_name(id))?;
+        let veths: Vec<String> = inner
+            .state
+            .containers
+            .keys()
+            .map(|id| host_veth_name(id))
+            .collect();
+        if !veths.is_empty() {
+            netlink::delete_links(&veths)?;
         }
         netlink::delete_bridge_and_ports(&self.cfg.name)?;
         inner.reservations.clear();
