@@ -72,7 +72,7 @@ fn run_echo_prints_and_rm_removes() {
         d.docker(&["ps", "-aq"]).stdout.trim().is_empty()
     });
     assert!(mounts_under(&d).is_empty(), "{:?}", mounts_under(&d));
-    assert!(bridge_ports(&d).trim().is_empty());
+    eventually("the veths to go", || bridge_ports(&d).trim().is_empty());
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn exit_codes_follow_docker() {
         .docker(&["inspect", "-f", "{{.State.ExitCode}}", "nf"])
         .ok();
     assert_eq!(code.trim(), "127");
-    assert!(bridge_ports(&d).trim().is_empty(), "{}", bridge_ports(&d));
+    eventually("the veths to go", || bridge_ports(&d).trim().is_empty());
     assert!(container_rules(&d).is_empty());
 }
 
@@ -254,7 +254,7 @@ fn published_port_answers_on_loopback() {
     assert!(!container_rules(&d).is_empty());
     d.docker(&["rm", "-f", "web"]).ok();
     assert!(container_rules(&d).is_empty(), "{}", container_rules(&d));
-    assert!(bridge_ports(&d).trim().is_empty());
+    eventually("the veths to go", || bridge_ports(&d).trim().is_empty());
 }
 
 #[test]
@@ -435,7 +435,7 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     args.extend(ids);
     d.docker(&args).ok();
     assert!(mounts_under(&d).is_empty(), "{:?}", mounts_under(&d));
-    assert!(bridge_ports(&d).trim().is_empty());
+    eventually("the veths to go", || bridge_ports(&d).trim().is_empty());
     assert!(container_rules(&d).is_empty());
 }
 
@@ -513,6 +513,89 @@ fn run_it_and_exec_it_through_a_terminal() {
         .docker(&["inspect", "-f", "{{.State.Running}}", "det"])
         .ok();
     assert_eq!(st.trim(), "true");
+}
+
+#[test]
+fn attach_detaches_with_keys_and_proxies_signals() {
+    let d = daemon_with_busybox();
+    d.docker(&["run", "-d", "-it", "--name", "at", "bb", "sh"])
+        .ok();
+    let running = |name: &str| {
+        d.docker(&["inspect", "-f", "{{.State.Running}}", name])
+            .ok()
+            .trim()
+            == "true"
+    };
+    // The default keys, ctrl-p ctrl-q, after a command typed into the attached shell.
+    let (code, out) = docker_tty(
+        &d,
+        &["attach", "at"],
+        "echo att-$((5+5)) >/tmp/typed\\r\\x10\\x11",
+    );
+    // The docker CLI reports a detach from `attach` as this error (exit 1), as with dockerd.
+    assert_eq!(code, 1, "{out} {}", d.log());
+    assert!(out.contains("read escape sequence"), "{out}");
+    assert!(running("at"), "detaching must leave the container running");
+    // What was typed before the keys reached the shell.
+    eventually("the typed command to run", || {
+        d.docker(&["exec", "at", "cat", "/tmp/typed"]).ok().trim() == "att-10"
+    });
+    // Keys of the user's choice.
+    let (code, out) = docker_tty(&d, &["attach", "--detach-keys", "ctrl-x,x", "at"], "\\x18x");
+    assert!(
+        code == 1 && out.contains("read escape sequence"),
+        "{code} {out}"
+    );
+    assert!(running("at"));
+
+    // --sig-proxy (the default): a signal to the attached client reaches the container.
+    let script = "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done";
+    let attach_and_signal = |name: &str, extra: &[&str]| {
+        d.docker(&["run", "-d", "--name", name, "bb", "sh", "-c", script])
+            .ok();
+        eventually("the trap to be set", || {
+            d.docker(&["logs", name]).ok().contains("ready")
+        });
+        let mut child = Command::new("docker")
+            .arg("attach")
+            .args(extra)
+            .arg(name)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        common::send_signal(child.id() as i32, 15);
+        // Without the proxy the docker CLI may go on waiting on the stream: after 2 s
+        // it is killed (the container's fate is what this is about).
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        (status, out)
+    };
+    let (status, out) = attach_and_signal("sp", &[]);
+    assert_eq!(status.code(), Some(7), "{out} {}", d.log());
+    assert!(out.contains("got-term"), "{out}");
+    eventually("the container to exit", || !running("sp"));
+    let code = d
+        .docker(&["inspect", "-f", "{{.State.ExitCode}}", "sp"])
+        .ok();
+    assert_eq!(code.trim(), "7");
+    // --sig-proxy=false: the signal stays with the client, the container goes on.
+    let (status, _) = attach_and_signal("nsp", &["--sig-proxy=false"]);
+    assert_ne!(status.code(), Some(7));
+    assert!(running("nsp"), "the signal must not reach the container");
 }
 
 #[test]

@@ -166,7 +166,7 @@ impl TestDaemon {
         let Some(mut c) = self.child.take() else {
             return 0;
         };
-        unsafe_kill(c.id() as i32, 15);
+        send_signal(c.id() as i32, 15);
         let start = Instant::now();
         loop {
             if let Ok(Some(st)) = c.try_wait() {
@@ -264,7 +264,8 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
-fn unsafe_kill(pid: i32, sig: i32) {
+/// Sends `sig` to `pid` with kill(1).
+pub fn send_signal(pid: i32, sig: i32) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
@@ -349,7 +350,7 @@ fn sweep(dir: &Path, bridge: &str) {
         for f in ["init.pid", "shim.pid"] {
             if let Ok(pid) = std::fs::read_to_string(e.path().join(f)) {
                 if let Ok(pid) = pid.trim().parse::<i32>() {
-                    unsafe_kill(pid, 9);
+                    send_signal(pid, 9);
                 }
             }
         }
