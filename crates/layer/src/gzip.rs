@@ -94,7 +94,6 @@ pub fn gzip(
             let rx = job_rx.clone();
             let tx = done_tx.clone();
             s.spawn(move || {
-                let mut c = Compress::new(level, false);
                 loop {
                     if stop.load(Ordering::Relaxed) {
                         return;
@@ -104,14 +103,9 @@ pub fn gzip(
                     let mut crc = crc32fast::Hasher::new();
                     crc.update(&chunk);
                     // A panic in the compressor becomes this push's error, not the daemon's.
-                    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        deflate_chunk(&mut c, level, &dict, &chunk)
-                    }))
-                    .unwrap_or_else(|_| {
-                        c = Compress::new(level, false);
-                        Err(io::Error::other("gzip: the compressor failed"))
-                    })
-                    .map(|o| (o, crc, chunk.len()));
+                    let res = std::panic::catch_unwind(|| deflate_chunk(level, &dict, &chunk))
+                        .unwrap_or_else(|_| Err(io::Error::other("gzip: the compressor failed")))
+                        .map(|o| (o, crc, chunk.len()));
                     if tx.send((k, res)).is_err() {
                         return;
                     }
@@ -175,17 +169,15 @@ fn collect(
 }
 
 /// One chunk as non-final deflate blocks ending on a byte boundary.
-fn deflate_chunk(
-    c: &mut Compress,
-    level: Compression,
-    dict: &[u8],
-    data: &[u8],
-) -> io::Result<Vec<u8>> {
+fn deflate_chunk(level: Compression, dict: &[u8], data: &[u8]) -> io::Result<Vec<u8>> {
     let stored_len = data.len() + 5 * data.len().div_ceil(STORED_MAX).max(1);
     if looks_random(data) {
         return Ok(stored(data));
     }
-    c.reset();
+    // A new compressor per chunk: one reused after `reset` (zlib-rs 0.6) does
+    // not always write the same bytes as a new one, and the output must not
+    // depend on which worker took which chunk.
+    let mut c = Compress::new(level, false);
     if !dict.is_empty() {
         c.set_dictionary(dict).map_err(io::Error::other)?;
     }
@@ -201,10 +193,7 @@ fn deflate_chunk(
             break;
         }
         if out.len() > stored_len {
-            // Larger than storing it: stop wasting time. A stream left in the
-            // middle is not reset reliably (zlib-rs 0.6), so start a new one.
-            *c = Compress::new(level, false);
-            return Ok(stored(data));
+            return Ok(stored(data)); // larger than storing it: stop wasting time
         }
     }
     if out.len() >= stored_len {

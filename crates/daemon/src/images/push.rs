@@ -25,8 +25,8 @@ const MAX_MOUNT_ATTEMPTS: usize = 3;
 const GZIP_LEVEL: u32 = 2;
 
 /// Uncompressed layer blob → what it compressed to (digest, size) in an
-/// earlier push. The compression is deterministic, so this only saves
-/// compressing again: a registry that has that digest has those very bytes.
+/// earlier push of this daemon: a registry that has that blob (or can mount
+/// it) needs no upload, as when dockerd finds a layer it pushed before.
 static GZIPPED: Mutex<Option<HashMap<Digest, (Digest, u64)>>> = Mutex::new(None);
 
 fn gzipped(blob: &Digest) -> Option<(Digest, u64)> {
@@ -396,12 +396,8 @@ impl Daemon {
             .map(|n| n.get())
             .unwrap_or(2)
             .clamp(1, 8);
-        // Compressed before: the same bytes come out, so their digest and
-        // size are known (and the registry checks them); else they are
-        // hashed on the way.
-        let mut up = repo
-            .start_upload(session, known.as_ref().map(|(_, n)| *n))
-            .map_err(dist_error)?;
+        // Hashed on the way: the digest is known only at the end.
+        let mut up = repo.start_upload(session, None).map_err(dist_error)?;
         let mut last = Instant::now();
         let fed = berth_layer::gzip(
             &mut file,
@@ -431,34 +427,15 @@ impl Daemon {
             digest: d.to_string(),
             source: e,
         });
-        let fed = match (fed, &known) {
-            (Ok(z), Some((_, n))) if z.output != *n => Err(DistError::Protocol(format!(
-                "layer {d} compressed to {} bytes, not {n} as before",
-                z.output
-            ))),
-            (fed, _) => fed.map(|_| ()),
-        };
-        let res = up.finish(known.as_ref().map(|(g, _)| g.as_str()), fed);
-        let remember = |v: Option<(Digest, u64)>| {
-            let mut cache = GZIPPED.lock().unwrap_or_else(|e| e.into_inner());
-            let cache = cache.get_or_insert_with(HashMap::new);
-            match v {
-                Some(v) => cache.insert(d.clone(), v),
-                None => cache.remove(d),
-            };
-        };
-        let (gz, gz_size) = match res {
-            Ok(r) => r,
-            Err(e) => {
-                // Hash it again next time.
-                remember(None);
-                return Err(dist_error(e));
-            }
-        };
+        let (gz, gz_size) = up.finish(None, fed.map(|_| ())).map_err(dist_error)?;
         let gz: Digest = gz
             .parse()
             .map_err(|e| Error::Internal(format!("digest of the gzipped layer {d}: {e}")))?;
-        remember(Some((gz.clone(), gz_size)));
+        GZIPPED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(HashMap::new)
+            .insert(d.clone(), (gz.clone(), gz_size));
         layer(d, LayerStatus::Pushed);
         Ok(Descriptor::new(gz_media_type, gz.as_str(), gz_size))
     }
