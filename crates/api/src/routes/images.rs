@@ -137,8 +137,22 @@ where
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Report>(16);
     tokio::task::spawn_blocking(move || {
-        let result = job(&mut |m| {
-            let _ = tx.blocking_send(Report::Message(Box::new(m)));
+        // A panic must end the stream with an error message: a stream that just stops
+        // reads as success to the docker CLI.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            job(&mut |m| {
+                let _ = tx.blocking_send(Report::Message(Box::new(m)));
+            })
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".into());
+            Err(berth_daemon::Error::Internal(format!(
+                "internal error: {what}"
+            )))
         });
         let _ = tx.blocking_send(Report::Done(result));
     });
@@ -226,4 +240,36 @@ pub async fn create(
         Ok(())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_text(r: Response) -> String {
+        let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_panic_before_any_message_is_an_error_response() {
+        let e = message_stream(|_| panic!("boom")).await.unwrap_err();
+        assert!(e.message.contains("internal error: boom"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn a_panic_mid_stream_ends_it_with_an_error_message() {
+        let r = message_stream(|emit| {
+            emit(JsonMessage::stream("step 1\n".to_string()));
+            panic!("{}", "went wrong".to_string());
+        })
+        .await
+        .unwrap();
+        let text = body_text(r).await;
+        assert!(text.contains("step 1"), "{text}");
+        assert!(text.contains("internal error: went wrong"), "{text}");
+        assert!(text.contains("errorDetail"), "{text}");
+    }
 }
