@@ -310,10 +310,7 @@ impl Client {
                     if status.is_success() || status == StatusCode::UNAUTHORIZED {
                         return Ok((base.clone(), challenge));
                     }
-                    let body = read_limited(resp.into_body(), 64 << 10)
-                        .await
-                        .unwrap_or_default();
-                    last = Some(parse_errors(status.as_u16(), &body));
+                    last = Some(error_of(resp).await);
                 }
                 Err(e) => last = Some(e),
             }
@@ -817,10 +814,7 @@ impl Repository<'_> {
             }
             let status = resp.status();
             if !status.is_success() {
-                let body = read_limited(resp.into_body(), 64 << 10)
-                    .await
-                    .unwrap_or_default();
-                return Err(parse_errors(status.as_u16(), &body));
+                return Err(error_of(resp).await);
             }
             Ok(resp)
         })?;
@@ -928,12 +922,7 @@ impl Repository<'_> {
                     upload_location(resp).await?,
                 )))),
                 s if s.is_success() => Ok(Mount::Refused(None)),
-                s => {
-                    let body = read_limited(resp.into_body(), 64 << 10)
-                        .await
-                        .unwrap_or_default();
-                    Err(parse_errors(s.as_u16(), &body))
-                }
+                _ => Err(error_of(resp).await),
             }
         })
     }
@@ -1047,10 +1036,7 @@ impl Repository<'_> {
             if status.is_success() || status == StatusCode::NOT_FOUND {
                 return Ok(());
             }
-            let body = read_limited(resp.into_body(), 64 << 10)
-                .await
-                .unwrap_or_default();
-            Err(parse_errors(status.as_u16(), &body))
+            Err(error_of(resp).await)
         })
     }
 
@@ -1068,10 +1054,7 @@ impl Repository<'_> {
                 .await?;
             let status = resp.status();
             if !status.is_success() {
-                let body = read_limited(resp.into_body(), 64 << 10)
-                    .await
-                    .unwrap_or_default();
-                return Err(parse_errors(status.as_u16(), &body));
+                return Err(error_of(resp).await);
             }
             Ok(digest)
         })
@@ -1183,10 +1166,7 @@ impl BlobUpload<'_> {
                 .await?;
             let status = resp.status();
             if !status.is_success() {
-                let body = read_limited(resp.into_body(), 64 << 10)
-                    .await
-                    .unwrap_or_default();
-                return Err(parse_errors(status.as_u16(), &body));
+                return Err(error_of(resp).await);
             }
             Ok(())
         })?;
@@ -1223,10 +1203,7 @@ impl hyper::body::Body for ChannelBody {
 async fn upload_location(resp: Response<Incoming>) -> Result<String> {
     let status = resp.status();
     if !status.is_success() {
-        let body = read_limited(resp.into_body(), 64 << 10)
-            .await
-            .unwrap_or_default();
-        return Err(parse_errors(status.as_u16(), &body));
+        return Err(error_of(resp).await);
     }
     location(resp.headers())
         .ok_or_else(|| DistError::Protocol("registry started an upload without a Location".into()))
@@ -1244,6 +1221,16 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     let (range, total) = rest.split_once('/')?;
     let (start, _) = range.split_once('-')?;
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
+}
+
+/// The registry's error for a response that is not a success: its error body, read
+/// up to 64 KiB, in the spec's format, or the status alone.
+async fn error_of(resp: Response<Incoming>) -> DistError {
+    let status = resp.status().as_u16();
+    let body = read_limited(resp.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    parse_errors(status, &body)
 }
 
 async fn read_limited(mut body: Incoming, limit: usize) -> Result<Bytes> {
