@@ -10,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
 use crate::error::{CliError, Result};
-use crate::jsonmsg::{progress_string, Display, MessageStream};
+use crate::jsonmsg::{display_stream, progress_string, MessageStream};
 
 /// What one JSON message means for the display.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,26 +182,19 @@ pub async fn render_stream(
     out: &mut dyn Write,
     terminal: bool,
 ) -> Result<Vec<Value>> {
+    if !terminal {
+        return display_stream(body, out, false).await;
+    }
     let mut stream = MessageStream::new(body);
     let mut aux = Vec::new();
-    if terminal {
-        out.flush()?;
-        let mut live = LiveDisplay::new(ProgressDrawTarget::stdout());
-        while let Some(msg) = stream.next().await? {
-            if let Some(a) = live.show(&msg)? {
-                aux.push(a);
-            }
-        }
-        live.freeze();
-        return Ok(aux);
-    }
-    let mut display = Display::new(false, crate::term::width());
+    out.flush()?;
+    let mut live = LiveDisplay::new(ProgressDrawTarget::stdout());
     while let Some(msg) = stream.next().await? {
-        if let Some(a) = display.show(out, &msg)? {
+        if let Some(a) = live.show(&msg)? {
             aux.push(a);
         }
-        out.flush()?;
     }
+    live.freeze();
     Ok(aux)
 }
 

@@ -10,7 +10,7 @@ use axum::Json;
 use berth_api_types::JsonMessage;
 use berth_daemon::ImportOptions;
 
-use super::{parse_filters, truthy};
+use super::{last_value, parse_filters, truthy};
 use crate::error::{ApiError, ApiResult};
 use crate::stream::{body_reader, BodyWriter};
 use crate::AppState;
@@ -201,12 +201,7 @@ pub async fn create(
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let get = |k: &str| {
-        q.iter()
-            .rev()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |k: &str| last_value(&q, k);
     if let Some(image) = get("fromImage") {
         return super::registry::pull(s, &q, &headers, image).await;
     }

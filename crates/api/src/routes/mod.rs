@@ -85,6 +85,14 @@ pub fn parse_filters(raw: Option<&str>) -> ApiResult<BTreeMap<String, Vec<String
 }
 
 /// docker's boolean query values: `1`, `true`, `True` … are true; empty or absent false.
+/// The value of a query parameter; the last one when it is given more than once.
+pub fn last_value(q: &[(String, String)], key: &str) -> Option<String> {
+    q.iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+}
+
 pub fn truthy(v: Option<&String>) -> bool {
     v.is_some_and(|s| !matches!(s.as_str(), "" | "0" | "false" | "False" | "FALSE" | "no"))
 }

@@ -10,6 +10,7 @@ use berth_daemon::{PullOptions, PushOptions};
 use berth_distribution::{progress_bar, AuthConfig, Progress};
 
 use super::images::message_stream;
+use super::last_value;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -66,12 +67,7 @@ pub async fn pull(
     headers: &HeaderMap,
     image: String,
 ) -> ApiResult<Response> {
-    let get = |k: &str| {
-        q.iter()
-            .rev()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |k: &str| last_value(q, k);
     let opts = PullOptions {
         tag: get("tag").unwrap_or_default(),
         platform: get("platform"),
