@@ -31,6 +31,10 @@ use crate::{netdev, sys};
 const DRAIN_IDLE: Duration = Duration::from_secs(2);
 /// After the init is finished, attachers get this long to take the rest of their output.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// In the state dir: held by a shim until its run's runtime state is deleted.
+const CLEANUP_LOCK: &str = "shim.lock";
+/// How long a new shim waits for the previous run's cleanup.
+const CLEANUP_PATIENCE: Duration = Duration::from_secs(10);
 /// Output not yet taken by a slow attacher beyond which the container's output is no
 /// longer read (backpressure, as docker's attach copies synchronously).
 const OUT_HIGH_WATER: usize = 1 << 20;
@@ -293,6 +297,9 @@ pub(crate) struct Monitor {
     exited_at: Option<DateTime<Utc>>,
     status: Option<ExitStatus>,
     shutdown_at: Option<Instant>,
+    /// Held until the runtime's state of this run is deleted: the next run of the same
+    /// container (a restart) waits for it, as the exit is answered before the delete.
+    cleanup_lock: Option<fs::File>,
 }
 
 impl Monitor {
@@ -319,6 +326,9 @@ impl Monitor {
         }
         let bundle = BundleInfo::read(&args.bundle)?;
         let log = JsonFileWriter::open(&args.log_path, args.log_max_size, log_max_file(args))?;
+        let lock_path = args.state.join(CLEANUP_LOCK);
+        let cleanup_lock = sys::lock_file(&lock_path, CLEANUP_PATIENCE)
+            .map_err(|e| Error::path("lock", &lock_path, e))?;
         let sock_path = args.state.join(SOCKET);
         let listener = bind(&sock_path)?;
         let runtime: Box<dyn Runtime> = match &args.runtime_binary {
@@ -351,6 +361,7 @@ impl Monitor {
             exited_at: None,
             status: None,
             shutdown_at: None,
+            cleanup_lock: Some(cleanup_lock),
         };
         let pids = [
             (INIT_PID_FILE, pid),
@@ -1119,7 +1130,8 @@ impl Monitor {
         }
     }
 
-    /// The init is gone and its output drained: record, clean up, answer.
+    /// The init is gone and its output drained: record, answer, then clean up (the
+    /// runtime's delete takes ~2 ms that no waiter needs to sit through).
     fn finish(&mut self) {
         let finished_at = self.exited_at.unwrap_or_else(Utc::now);
         let _ = self.log.finish(Utc::now());
@@ -1133,7 +1145,6 @@ impl Monitor {
         };
         let record = serde_json::to_vec(&status).unwrap_or_default();
         let _ = sys::write_atomic(&self.state.join(EXIT_FILE), &record);
-        let _ = self.runtime.delete(&self.id, true);
         // The pid namespace is gone, so every exec died with it (SIGKILL: 137).
         let open: Vec<String> = self
             .execs
@@ -1160,6 +1171,9 @@ impl Monitor {
         }
         self.status = Some(status);
         self.shutdown_at = Some(Instant::now() + SHUTDOWN_GRACE);
+        self.flush_conns();
+        let _ = self.runtime.delete(&self.id, true);
+        self.cleanup_lock = None;
     }
 }
 

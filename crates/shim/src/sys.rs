@@ -190,9 +190,58 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Takes an exclusive `flock` on `path` (created if missing), waiting while another
+/// process holds it, at most `patience`; after that the lock is taken as free (a holder
+/// stuck that long is not worth waiting for). The lock lasts as long as the file.
+pub fn lock_file(path: &Path, patience: std::time::Duration) -> io::Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(file);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(e);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(file);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_file_waits_for_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("shim.lock");
+        let held = lock_file(&p, std::time::Duration::from_secs(1)).unwrap();
+        // A second open file description conflicts even within one process.
+        let t = std::time::Instant::now();
+        let _second = lock_file(&p, std::time::Duration::from_millis(50)).unwrap();
+        assert!(t.elapsed() >= std::time::Duration::from_millis(50));
+        drop(_second);
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            drop(held);
+        });
+        let t = std::time::Instant::now();
+        let _third = lock_file(&p, std::time::Duration::from_secs(5)).unwrap();
+        let waited = t.elapsed();
+        releaser.join().unwrap();
+        assert!(waited >= std::time::Duration::from_millis(20), "{waited:?}");
+        assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {

@@ -270,10 +270,13 @@ fn killed_by_sigkill_is_137_and_cgroup_ops_work_while_running() {
     client.kill(libc::SIGKILL, false).unwrap();
     let st = client.wait().unwrap();
     assert_eq!(st.exit_code, 137);
-    // The cgroup went with the container.
-    assert!(!Path::new("/sys/fs/cgroup/pids")
-        .join(f.cgroups_path.trim_start_matches('/'))
-        .exists());
+    // The cgroup goes with the container, right after the exit is answered.
+    let cgroup = Path::new("/sys/fs/cgroup/pids").join(f.cgroups_path.trim_start_matches('/'));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while cgroup.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(!cgroup.exists(), "{} is still there", cgroup.display());
 }
 
 #[test]
