@@ -67,6 +67,8 @@ impl Daemon {
     /// `POST /containers/{id}/exec`.
     pub fn create_exec(&self, name: &str, config: ExecConfig) -> Result<String> {
         let c = self.containers.get(name)?;
+        // The exec's process joins the container's cgroup when it starts, a moment later.
+        berth_runtime::cgroups::warm_attach_lock();
         let r = c.record();
         if r.state.status != Status::Running {
             return Err(Error::Conflict(format!(

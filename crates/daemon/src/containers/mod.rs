@@ -299,6 +299,9 @@ impl Daemon {
         create::validate_host_config(&host_config, num_cpus())?;
         run::validate_log_config(&host_config)?;
         let (config, path, args) = create::merge_config(&body, &image.config)?;
+        // `run` starts what it creates right away: the kernel's migration lock gets ready
+        // meanwhile.
+        berth_runtime::cgroups::warm_attach_lock();
         let mut warnings = Vec::new();
         if host_config.memory.unwrap_or(0) > 0 && !run::swap_accounting() {
             warnings.push(
@@ -362,7 +365,14 @@ impl Daemon {
         };
         let dir = self.containers.dir(&id);
         run::prepare_dirs(&dir).map_err(Error::io("container directory"))?;
-        if let Err(e) = rec.save(&dir) {
+        // A `--rm` container is gone once it has run (after a daemon crash too: see
+        // `restore_containers`): waiting for the disk at its create buys nothing.
+        let saved = if rec.host_config.auto_remove == Some(true) {
+            rec.save_state(&dir)
+        } else {
+            rec.save(&dir)
+        };
+        if let Err(e) = saved {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
@@ -378,6 +388,7 @@ impl Daemon {
     /// `POST /containers/{id}/start`. `Ok(false)`: it was already running (304).
     pub fn start_container(&self, name: &str) -> Result<bool> {
         let c = self.container(name)?;
+        berth_runtime::cgroups::warm_attach_lock();
         let _op = c.lock_op();
         if c.record().running() {
             return Ok(false);
@@ -900,6 +911,8 @@ impl Daemon {
     }
 }
 
+/// Read once: std asks the cgroup files (mountinfo, quotas) at every call.
 pub(crate) fn num_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
