@@ -599,6 +599,24 @@ fn cgroup_limits(f: &Fixture) -> Result<(), String> {
     check(pids.contains(&init), || {
         format!("pids {pids:?} lack {init}")
     })?;
+    // In the container's cgroup in every hierarchy the runtime manages (on cgroup v1 the
+    // intermediate process moves itself through `tasks`: see third_party/README.md).
+    let own = std::fs::read_to_string(format!("/proc/{init}/cgroup")).map_err(|e| e.to_string())?;
+    const MANAGED: [&str; 8] = [
+        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+    ];
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, cgroup) = (parts.next(), parts.next(), parts.next());
+        let managed = match controllers {
+            Some("") => unified,
+            Some(c) => c.split(',').any(|c| MANAGED.contains(&c)),
+            None => false,
+        };
+        check(!managed || cgroup == Some(path.as_str()), || {
+            format!("init's cgroup line {line:?}, want {path}")
+        })?;
+    }
     cgroups::update(
         &path,
         &Resources {
