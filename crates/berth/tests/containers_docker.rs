@@ -252,6 +252,20 @@ fn published_port_answers_on_loopback() {
         }
     });
     assert!(!container_rules(&d).is_empty());
+    // The deprecated top-level fields (API <= 1.51) repeat the bridge endpoint.
+    let ips = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Networks.bridge.IPAddress}} {{.NetworkSettings.IPPrefixLen}}",
+            "web",
+        ])
+        .ok();
+    let ips: Vec<&str> = ips.split_whitespace().collect();
+    assert!(
+        ips.len() == 3 && ips[0] == ips[1] && ips[0].parse::<std::net::Ipv4Addr>().is_ok(),
+        "{ips:?}"
+    );
     d.docker(&["rm", "-f", "web"]).ok();
     assert!(container_rules(&d).is_empty(), "{}", container_rules(&d));
     eventually("the veths to go", || bridge_ports(&d).trim().is_empty());

@@ -93,7 +93,10 @@ pub async fn get(
         "json" => {
             let size = truthy(q.get("size"));
             let c = blocking(move || d.inspect_container(&name, size)).await?;
-            Ok(Json(c).into_response())
+            let mut v = serde_json::to_value(c)
+                .map_err(|e| ApiError::from(berth_daemon::Error::Internal(e.to_string())))?;
+            add_legacy_network_settings(&mut v);
+            Ok(Json(v).into_response())
         }
         "top" => {
             let args = q.get("ps_args").cloned();
@@ -198,6 +201,44 @@ fn size_of(q: &HashMap<String, String>) -> ApiResult<(u16, u16)> {
 }
 
 /// `POST /containers/{id}/wait`: headers at once, the body when the condition is met.
+/// The default bridge network's endpoint, repeated at the top of NetworkSettings as
+/// dockerd does up to API 1.51 (deprecated fields that SDKs still read, such as
+/// docker-py's `attrs["NetworkSettings"]["IPAddress"]`); empty when not on `bridge`.
+fn add_legacy_network_settings(inspect: &mut serde_json::Value) {
+    let Some(ns) = inspect
+        .get_mut("NetworkSettings")
+        .and_then(|n| n.as_object_mut())
+    else {
+        return;
+    };
+    let bridge = ns
+        .get("Networks")
+        .and_then(|n| n.get("bridge"))
+        .cloned()
+        .unwrap_or_default();
+    let text = |k: &str| bridge.get(k).cloned().unwrap_or_else(|| json!(""));
+    let number = |k: &str| bridge.get(k).cloned().unwrap_or_else(|| json!(0));
+    let legacy = [
+        ("Bridge", json!("")),
+        ("HairpinMode", json!(false)),
+        ("LinkLocalIPv6Address", json!("")),
+        ("LinkLocalIPv6PrefixLen", json!(0)),
+        ("SecondaryIPAddresses", json!(null)),
+        ("SecondaryIPv6Addresses", json!(null)),
+        ("EndpointID", text("EndpointID")),
+        ("Gateway", text("Gateway")),
+        ("GlobalIPv6Address", text("GlobalIPv6Address")),
+        ("GlobalIPv6PrefixLen", number("GlobalIPv6PrefixLen")),
+        ("IPAddress", text("IPAddress")),
+        ("IPPrefixLen", number("IPPrefixLen")),
+        ("IPv6Gateway", text("IPv6Gateway")),
+        ("MacAddress", text("MacAddress")),
+    ];
+    for (k, v) in legacy {
+        ns.entry(k).or_insert(v);
+    }
+}
+
 async fn wait(s: AppState, name: String, q: HashMap<String, String>) -> ApiResult<Response> {
     let condition = q.get("condition").cloned().unwrap_or_default();
     if !matches!(
@@ -464,4 +505,30 @@ async fn stats(s: AppState, name: String, q: HashMap<String, String>) -> ApiResu
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(body))
         .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_network_settings_repeat_the_bridge_endpoint() {
+        let mut v = json!({"NetworkSettings": {"Networks": {"bridge": {
+            "IPAddress": "10.1.2.3", "IPPrefixLen": 24, "Gateway": "10.1.2.1",
+            "MacAddress": "02:42:0a:01:02:03", "EndpointID": ""}}}});
+        add_legacy_network_settings(&mut v);
+        let ns = &v["NetworkSettings"];
+        assert_eq!(ns["IPAddress"], "10.1.2.3");
+        assert_eq!(ns["IPPrefixLen"], 24);
+        assert_eq!(ns["Gateway"], "10.1.2.1");
+        assert_eq!(ns["MacAddress"], "02:42:0a:01:02:03");
+        assert_eq!(ns["GlobalIPv6PrefixLen"], 0);
+        assert_eq!(ns["SecondaryIPAddresses"], serde_json::Value::Null);
+        assert!(ns.get("Networks").is_some());
+
+        let mut none = json!({"NetworkSettings": {"Networks": {"none": {"IPAddress": ""}}}});
+        add_legacy_network_settings(&mut none);
+        assert_eq!(none["NetworkSettings"]["IPAddress"], "");
+        assert_eq!(none["NetworkSettings"]["IPPrefixLen"], 0);
+    }
 }

@@ -491,15 +491,20 @@ impl Daemon {
             r.state.oom_killed = exit.oom_killed;
             r.state.finished_at = exit.finished_at.clone();
             r.endpoint = None;
-            if let Err(e) = r.save_state(&dir) {
-                tracing::error!(container = %c.id, error = %e, "cannot record the exit");
+            // A `--rm` container is removed next; should the daemon die first, its record
+            // still says running and the restore path applies this exit again.
+            let auto_remove = r.host_config.auto_remove == Some(true);
+            if !auto_remove {
+                if let Err(e) = r.save_state(&dir) {
+                    tracing::error!(container = %c.id, error = %e, "cannot record the exit");
+                }
             }
             if exit.oom_killed {
                 self.container_event("oom", &r, &[]);
             }
             self.container_event("die", &r, &[("exitCode", exit.exit_code.to_string())]);
             let restart = self.restart_delay(&r, &exit);
-            (r.host_config.auto_remove == Some(true), restart)
+            (auto_remove, restart)
         };
         c.publish(|p| {
             p.running = false;
