@@ -77,6 +77,17 @@ pub(crate) fn is_unified() -> bool {
 }
 
 impl Layout {
+    /// This process's view, detected once: mountinfo is a few hundred microseconds of
+    /// kernel text generation and parsing, asked at every stats sample and every exit.
+    pub(crate) fn host() -> Result<&'static Layout> {
+        static HOST: OnceLock<Layout> = OnceLock::new();
+        if let Some(l) = HOST.get() {
+            return Ok(l);
+        }
+        let l = Layout::detect()?;
+        Ok(HOST.get_or_init(|| l))
+    }
+
     pub(crate) fn detect() -> Result<Layout> {
         if is_unified() {
             return Ok(Layout::V2(PathBuf::from(CGROUP_ROOT)));
@@ -210,7 +221,7 @@ fn host_cpu() -> (u64, u32) {
 
 /// A resource usage sample of the cgroup at `cgroups_path` (the spec's `cgroupsPath`).
 pub fn stats(cgroups_path: &str) -> Result<Stats> {
-    stats_in(&Layout::detect()?, cgroups_path)
+    stats_in(Layout::host()?, cgroups_path)
 }
 
 pub(crate) fn stats_in(layout: &Layout, cgroups_path: &str) -> Result<Stats> {
@@ -363,7 +374,7 @@ fn parse_io_stat(text: &str) -> Vec<BlkioEntry> {
 
 /// Applies the limits set in `r` to a running container's cgroup (`docker update`).
 pub fn update(cgroups_path: &str, r: &Resources) -> Result<()> {
-    update_in(&Layout::detect()?, cgroups_path, r)
+    update_in(Layout::host()?, cgroups_path, r)
 }
 
 pub(crate) fn update_in(layout: &Layout, cgroups_path: &str, r: &Resources) -> Result<()> {
@@ -543,7 +554,7 @@ fn update_memory_v2(dir: &Path, r: &Resources) -> Result<()> {
 
 /// Pids of every process in the cgroup and its descendants (`docker top`).
 pub fn pids(cgroups_path: &str) -> Result<Vec<i32>> {
-    pids_in(&Layout::detect()?, cgroups_path)
+    pids_in(Layout::host()?, cgroups_path)
 }
 
 pub(crate) fn pids_in(layout: &Layout, cgroups_path: &str) -> Result<Vec<i32>> {
@@ -579,8 +590,8 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
 
 /// Whether the kernel's OOM killer killed a process of the cgroup.
 pub fn oom_killed(cgroups_path: &str) -> bool {
-    Layout::detect()
-        .map(|l| oom_killed_in(&l, cgroups_path))
+    Layout::host()
+        .map(|l| oom_killed_in(l, cgroups_path))
         .unwrap_or(false)
 }
 
@@ -601,7 +612,7 @@ pub(crate) fn oom_killed_in(layout: &Layout, cgroups_path: &str) -> bool {
 
 /// Freezes (`true`) or thaws the cgroup and waits until the kernel reports it done.
 pub fn freeze(cgroups_path: &str, frozen: bool) -> Result<()> {
-    freeze_in(&Layout::detect()?, cgroups_path, frozen)
+    freeze_in(Layout::host()?, cgroups_path, frozen)
 }
 
 pub(crate) fn freeze_in(layout: &Layout, cgroups_path: &str, frozen: bool) -> Result<()> {
@@ -669,7 +680,7 @@ pub fn warm_attach_lock() {
                 return None;
             }
             let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-            own_procs_file(&Layout::detect().ok()?, &own)
+            own_procs_file(Layout::host().ok()?, &own)
         })
         .clone()
     else {
