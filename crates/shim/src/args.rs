@@ -29,7 +29,20 @@ pub struct ShimArgs {
     pub runtime_root: PathBuf,
 }
 
+/// `berth shim --spare`: the arguments come later, on stdin (see [`ShimArgs::to_nul_terminated`]).
+pub const SPARE_FLAG: &str = "--spare";
+
 impl ShimArgs {
+    /// The arguments as a spare shim reads them: each one followed by a NUL byte.
+    pub fn to_nul_terminated(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for a in self.to_args() {
+            out.extend_from_slice(a.as_bytes());
+            out.push(0);
+        }
+        out
+    }
+
     /// The arguments after `berth shim`.
     pub fn to_args(&self) -> Vec<OsString> {
         let mut out: Vec<OsString> = Vec::new();
@@ -154,6 +167,14 @@ impl ShimArgs {
     }
 }
 
+/// The inverse of [`ShimArgs::to_nul_terminated`].
+pub(crate) fn from_nul_terminated(bytes: &[u8]) -> Vec<OsString> {
+    let body = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    body.split(|&b| b == 0)
+        .map(|a| OsStr::from_bytes(a).to_owned())
+        .collect()
+}
+
 fn number<T: std::str::FromStr>(flag: &str, value: &OsStr) -> Result<T> {
     value
         .to_str()
@@ -185,6 +206,8 @@ mod tests {
             runtime_root: "/run/rt".into(),
         };
         assert_eq!(ShimArgs::parse(&a.to_args()).unwrap(), a);
+        let spare = from_nul_terminated(&a.to_nul_terminated());
+        assert_eq!(ShimArgs::parse(&spare).unwrap(), a);
     }
 
     #[test]

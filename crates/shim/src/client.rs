@@ -7,14 +7,15 @@ use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::args::ShimArgs;
+use crate::args::{ShimArgs, SPARE_FLAG};
 use crate::error::{Error, Result};
 use crate::protocol::{
     parse_response, ContainerStats, ExecRequest, ExitStatus, Request, ResponseError,
@@ -235,62 +236,133 @@ fn field<T: DeserializeOwned>(map: &mut Map<String, Value>, name: &str) -> Resul
     serde_json::from_value(v).map_err(|e| Error::Protocol(format!("bad \"{name}\" in answer: {e}")))
 }
 
-/// Starts `berth shim` for `args` and waits until the container is created (init blocked
-/// at the start barrier). Returns the init's pid. The shim detaches itself: it survives
-/// the caller.
-pub fn spawn(args: &ShimArgs, berth_exe: &Path) -> Result<i32> {
+/// A shim started ahead of need (`berth shim --spare`): its launcher is reaped, its
+/// monitor waits for the arguments on stdin. Dropping it ends the monitor (EOF).
+#[derive(Debug)]
+pub struct Spare {
+    stdin: Option<ChildStdin>,
+    stdout: ChildStdout,
+    stderr: ChildStderr,
+    /// The launcher's exit (shown if the monitor dies without a word).
+    launcher: std::process::ExitStatus,
+    /// The monitor's pid, as it said when ready.
+    pid: i32,
+}
+
+impl Spare {
+    /// Runs `berth shim --spare` and reaps its launcher.
+    pub fn start(berth_exe: &Path) -> std::io::Result<Spare> {
+        let mut child = Command::new(berth_exe)
+            .arg0("berth")
+            .args(["shim", SPARE_FLAG])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        // The first process exits right after forking the monitor.
+        let launcher = child.wait()?;
+        let (Some(stdin), Some(mut stdout), Some(stderr)) = pipes else {
+            return Err(std::io::Error::other("no pipe to the shim"));
+        };
+        let ready = read_line_timeout(&mut stdout, CONTROL_TIMEOUT)?
+            .ok_or_else(|| std::io::Error::other(format!("the shim ended ({launcher})")))?;
+        let pid = serde_json::from_slice::<Value>(&ready)
+            .ok()
+            .and_then(|v| v.get("spare")?.as_i64())
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "unexpected report {:?}",
+                    String::from_utf8_lossy(&ready)
+                ))
+            })?;
+        Ok(Spare {
+            stdin: Some(stdin),
+            stdout,
+            stderr,
+            launcher,
+            pid,
+        })
+    }
+
+    /// The waiting monitor's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Hands the monitor its container (fails if the monitor is gone).
+    fn give(&mut self, args: &ShimArgs) -> std::io::Result<()> {
+        let mut stdin = self
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("arguments already given"))?;
+        stdin.write_all(&args.to_nul_terminated())
+        // Dropping stdin is the end of the arguments.
+    }
+
+    /// The monitor's `{"pid":N}` once the container is created, or its error.
+    fn report(mut self, id: &str) -> Result<i32> {
+        let fail = |reason: String| Error::Spawn {
+            id: id.to_owned(),
+            reason,
+        };
+        let line = read_line_timeout(&mut self.stdout, SPAWN_TIMEOUT);
+        let report = match line {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(_) => {
+                // Nothing on stdout: whatever the shim printed on stderr explains why.
+                let mut diag = String::new();
+                let _ = set_nonblocking(self.stderr.as_raw_fd());
+                let _ = self.stderr.read_to_string(&mut diag);
+                let why = match line {
+                    Err(e) => e.to_string(),
+                    _ => format!("it exited without reporting ({})", self.launcher),
+                };
+                let diag = diag.trim();
+                return Err(fail(if diag.is_empty() {
+                    why
+                } else {
+                    format!("{why}: {diag}")
+                }));
+            }
+        };
+        let v: Value = serde_json::from_slice(&report).map_err(|_| {
+            fail(format!(
+                "unexpected report {:?}",
+                String::from_utf8_lossy(&report)
+            ))
+        })?;
+        if let Some(err) = v.get("error").and_then(Value::as_str) {
+            return Err(fail(err.to_owned()));
+        }
+        v.get("pid")
+            .and_then(Value::as_i64)
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| fail(format!("unexpected report {v}")))
+    }
+}
+
+/// Starts the shim of `args` in `spare` when one is given and still waiting, else in a
+/// new one; returns the container's init pid once the container is created.
+pub fn spawn(args: &ShimArgs, berth_exe: &Path, spare: Option<Spare>) -> Result<i32> {
     let fail = |reason: String| Error::Spawn {
         id: args.id.clone(),
         reason,
     };
-    let mut child = Command::new(berth_exe)
-        .arg("shim")
-        .args(args.to_args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("cannot run {}: {e}", berth_exe.display())))?;
-    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(fail("no pipe to the shim".into()));
-    };
-    // The first process exits right after forking the real shim; reap it now.
-    let first = child
-        .wait()
-        .map_err(|e| fail(format!("waiting for the shim launcher: {e}")))?;
-    let line = read_line_timeout(&mut stdout, SPAWN_TIMEOUT);
-    let mut diag = String::new();
-    let report = match line {
-        Ok(Some(line)) => line,
-        Ok(None) | Err(_) => {
-            // Nothing on stdout: whatever the shim printed on stderr explains why.
-            let _ = set_nonblocking(stderr.as_raw_fd());
-            let _ = stderr.read_to_string(&mut diag);
-            let why = match line {
-                Err(e) => e.to_string(),
-                _ => format!("it exited without reporting ({first})"),
-            };
-            let diag = diag.trim();
-            return Err(fail(if diag.is_empty() {
-                why
-            } else {
-                format!("{why}: {diag}")
-            }));
+    // A spare that died meanwhile refuses the arguments (EPIPE): a new one then.
+    let spare = spare.and_then(|mut s| s.give(args).is_ok().then_some(s));
+    let shim = match spare {
+        Some(s) => s,
+        None => {
+            let mut s = Spare::start(berth_exe)
+                .map_err(|e| fail(format!("cannot run {}: {e}", berth_exe.display())))?;
+            s.give(args)
+                .map_err(|e| fail(format!("cannot pass the shim its arguments: {e}")))?;
+            s
         }
     };
-    let v: Value = serde_json::from_slice(&report).map_err(|_| {
-        fail(format!(
-            "unexpected report {:?}",
-            String::from_utf8_lossy(&report)
-        ))
-    })?;
-    if let Some(err) = v.get("error").and_then(Value::as_str) {
-        return Err(fail(err.to_owned()));
-    }
-    v.get("pid")
-        .and_then(Value::as_i64)
-        .and_then(|p| i32::try_from(p).ok())
-        .ok_or_else(|| fail(format!("unexpected report {v}")))
+    shim.report(&args.id)
 }
 
 fn set_nonblocking(fd: i32) -> std::io::Result<()> {
@@ -474,7 +546,7 @@ mod tests {
             id: "c1".into(),
             ..ShimArgs::default()
         };
-        let err = spawn(&args, &dir.path().join("nope"))
+        let err = spawn(&args, &dir.path().join("nope"), None)
             .unwrap_err()
             .to_string();
         assert!(

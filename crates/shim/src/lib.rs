@@ -16,20 +16,31 @@ mod sys;
 use std::ffi::OsString;
 use std::os::fd::BorrowedFd;
 
-pub use args::ShimArgs;
-pub use client::{read_exit, spawn, ShimClient, EXIT_FILE, INIT_PID_FILE, SHIM_PID_FILE, SOCKET};
+pub use args::{ShimArgs, SPARE_FLAG};
+pub use client::{
+    read_exit, spawn, ShimClient, Spare, EXIT_FILE, INIT_PID_FILE, SHIM_PID_FILE, SOCKET,
+};
 pub use error::{Error, Result};
 pub use protocol::{ContainerStats, ExecRequest, ExitStatus, Request};
 
 /// `berth shim …` (the arguments after `shim`). Returns the process exit code: 0 in the
 /// launcher once the monitor is forked off, and in the monitor when it is done.
 ///
+/// `berth shim --spare` says `{"spare":PID}` and then takes its arguments from stdin
+/// (NUL-terminated, until EOF): the daemon starts one ahead of need, so a container's start does not wait for
+/// the exec of this binary. A spare whose stdin ends empty (the daemon is gone) exits.
+///
 /// Must be called before the process starts any thread: it forks, and the monitor forks
 /// again for every container process.
 pub fn main(args: &[OsString]) -> i32 {
-    let args = match ShimArgs::parse(args).and_then(ShimArgs::absolute) {
-        Ok(a) => a,
-        Err(e) => return report_error(&e),
+    let spare = args == [SPARE_FLAG];
+    let args = if spare {
+        None
+    } else {
+        match ShimArgs::parse(args).and_then(ShimArgs::absolute) {
+            Ok(a) => Some(a),
+            Err(e) => return report_error(&e),
+        }
     };
     // SAFETY: the process is single-threaded here (see above), so the child is a
     // complete copy and may go on running Rust code.
@@ -42,10 +53,24 @@ pub fn main(args: &[OsString]) -> i32 {
     // A session of its own: no signals from the daemon's terminal or process group.
     // SAFETY: no arguments; cannot fail in a freshly forked child (not a group leader).
     unsafe { libc::setsid() };
+    // `berth-shim` in ps and top rather than the name of the file exec'd (`exe`).
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-shim".as_ptr()) };
     // Hold no directory of the daemon's busy (an unmount must not fail because of us).
     if let Err(e) = std::env::set_current_dir("/") {
         return report_error(&Error::path("chdir", "/", e));
     }
+    let args = match args {
+        Some(a) => a,
+        None => {
+            report(&serde_json::json!({ "spare": std::process::id() }));
+            match read_spare_args() {
+                Ok(Some(a)) => a,
+                Ok(None) => return 0,
+                Err(e) => return report_error(&e),
+            }
+        }
+    };
     let monitor = match monitor::Monitor::setup(&args) {
         Ok(m) => m,
         Err(e) => return report_error(&e),
@@ -55,6 +80,23 @@ pub fn main(args: &[OsString]) -> i32 {
     let _ = sys::stdio_to_null();
     monitor.run();
     0
+}
+
+/// A spare's arguments: NUL-terminated on stdin up to EOF; `None` for nothing at all.
+fn read_spare_args() -> Result<Option<ShimArgs>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::sys("read the arguments", e))?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let args = args::from_nul_terminated(&bytes);
+    ShimArgs::parse(&args)
+        .and_then(ShimArgs::absolute)
+        .map(Some)
 }
 
 fn report_error(e: &Error) -> i32 {

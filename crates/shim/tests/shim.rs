@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use berth_logs::FrameDecoder;
 use berth_runtime::{build_spec, NetNs, Runtime, Seccomp, SpecInput};
-use berth_shim::{spawn, ExecRequest, Request, ShimArgs, ShimClient, SHIM_PID_FILE, SOCKET};
+use berth_shim::{spawn, ExecRequest, Request, ShimArgs, ShimClient, Spare, SHIM_PID_FILE, SOCKET};
 
 const SHIM: &str = env!("CARGO_BIN_EXE_berth-shim");
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
@@ -79,7 +79,7 @@ impl Fixture {
     }
 
     fn spawn(&self) -> (i32, ShimClient) {
-        let pid = spawn(&self.args, Path::new(SHIM)).unwrap();
+        let pid = spawn(&self.args, Path::new(SHIM), None).unwrap();
         assert!(pid > 0);
         (pid, ShimClient::connect(&self.args.state).unwrap())
     }
@@ -223,6 +223,50 @@ fn echo_is_logged_as_docker_json_file_and_exits_zero() {
     }
     assert!(!f.args.state.join(SOCKET).exists());
     assert_eq!(berth_shim::read_exit(&f.args.state), Some(st));
+}
+
+#[test]
+fn a_spare_shim_runs_the_container_it_is_given() {
+    let f = Fixture::new(
+        "spare",
+        &["sh", "-c", "echo from-spare; exit 4"],
+        false,
+        false,
+    );
+    let spare = Spare::start(Path::new(SHIM)).unwrap();
+    let pid = spawn(&f.args, Path::new(SHIM), Some(spare)).unwrap();
+    assert!(pid > 0);
+    let client = ShimClient::connect(&f.args.state).unwrap();
+    client.start().unwrap();
+    assert_eq!(client.wait().unwrap().exit_code, 4);
+    assert!(f.log().contains("from-spare"), "{}", f.log());
+}
+
+#[test]
+fn a_spare_shim_ends_when_dropped_and_a_dead_one_is_replaced() {
+    let spare = Spare::start(Path::new(SHIM)).unwrap();
+    let pid = spare.pid();
+    assert!(alive(pid));
+    drop(spare);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!alive(pid), "the spare shim outlived its pipe");
+
+    // A spare killed before it is used: the container still starts, in a new shim.
+    let spare = Spare::start(Path::new(SHIM)).unwrap();
+    let pid = spare.pid();
+    // SAFETY: kill(2) on a pid of ours.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let f = Fixture::new("spare-dead", &["true"], false, false);
+    spawn(&f.args, Path::new(SHIM), Some(spare)).unwrap();
+    let client = ShimClient::connect(&f.args.state).unwrap();
+    client.start().unwrap();
+    assert_eq!(client.wait().unwrap().exit_code, 0);
 }
 
 #[test]
@@ -497,7 +541,9 @@ fn shim_outlives_the_process_that_spawned_it() {
 #[test]
 fn missing_command_fails_spawn_with_dockers_text() {
     let f = Fixture::new("nocmd", &["definitely-not-here"], false, false);
-    let err = spawn(&f.args, Path::new(SHIM)).unwrap_err().to_string();
+    let err = spawn(&f.args, Path::new(SHIM), None)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(r#"exec: "definitely-not-here": executable file not found in $PATH"#),
         "{err}"

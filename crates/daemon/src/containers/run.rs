@@ -479,7 +479,10 @@ pub fn start(
     // The running binary itself, even when an upgrade replaced the file on disk.
     let exe = PathBuf::from("/proc/self/exe");
     let t_prepared = t0.elapsed();
-    let pid = berth_shim::spawn(&args, &exe).map_err(start_error)?;
+    let spawned = berth_shim::spawn(&args, &exe, d.containers.take_spare());
+    // The next start's shim, started while this container runs.
+    d.containers.ready_spare();
+    let pid = spawned.map_err(start_error)?;
     let t_created = t0.elapsed();
     undo.shim = true;
     let endpoint = match ip {
@@ -715,17 +718,18 @@ pub fn cleanup(d: &Daemon, rec: &Record, _run_dir: &Path) {
 }
 
 /// `rm`: the rootfs mount, the rw layer, the run directory. The container is gone
-/// once its directory is renamed aside; deleting the files then happens on a thread of
-/// its own (every unlink waits for the file system's journal: tens of ms for a small
-/// container on a busy disk), and after a crash at the next start ([`purge_removed`]).
+/// once its directory is renamed aside (a directory holding a mount point may be
+/// renamed); unmounting (the kernel waits for an RCU grace period) and deleting the
+/// files (every unlink waits for the file system's journal: tens of ms for a small
+/// container on a busy disk) then happen on a thread of its own, and after a crash at
+/// the next start ([`purge_removed`]).
 pub fn remove_rw(dir: &Path, run_dir: &Path) -> Result<()> {
-    unmount_rootfs(dir);
     let trash = dir.with_extension(REMOVING);
     std::fs::rename(dir, &trash).map_err(Error::io("removing container"))?;
     let run_dir = run_dir.to_path_buf();
     let purge = move || {
         let _ = std::fs::remove_dir_all(&run_dir);
-        let _ = std::fs::remove_dir_all(&trash);
+        purge_removed(&trash);
     };
     if let Err(e) = std::thread::Builder::new()
         .name("purge".into())
