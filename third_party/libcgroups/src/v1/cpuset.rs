@@ -5,9 +5,8 @@ use nix::unistd;
 use oci_spec::runtime::LinuxCpu;
 use unistd::Pid;
 
-use super::ControllerType;
 use super::controller::Controller;
-use super::util::{self, V1MountPointError};
+use super::util::V1MountPointError;
 use crate::common::{self, ControllerOpt, WrapIoResult, WrappedIoError};
 
 const CGROUP_CPUSET_CPUS: &str = "cpuset.cpus";
@@ -84,7 +83,16 @@ impl CpuSet {
         cgroup_path: &Path,
         interface_file: &str,
     ) -> Result<(), V1CpuSetControllerError> {
-        let mut current = util::get_subsystem_mount_point(&ControllerType::CpuSet)?;
+        // berth's patch: the hierarchy's root is the highest ancestor that still holds the
+        // interface file, found without reading mountinfo (through a new procfs handle)
+        // twice per container.
+        let mut current = cgroup_path.to_path_buf();
+        while let Some(parent) = current.parent() {
+            if !parent.join(interface_file).exists() {
+                break;
+            }
+            current = parent.to_path_buf();
+        }
         let relative_cgroup_path = cgroup_path.strip_prefix(&current).map_err(|err| {
             V1CpuSetControllerError::BadCgroupPath {
                 err,
