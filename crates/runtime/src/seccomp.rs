@@ -2,6 +2,8 @@
 //! `includes`/`excludes` (capabilities, architectures, minimum kernel) as moby's
 //! `profiles/seccomp` does.
 
+use std::sync::Mutex;
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -111,9 +113,22 @@ fn parse_kernel(release: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// The default profile for a container whose bounding set is `caps`.
+/// The default profile for a container whose bounding set is `caps`. Converted once per
+/// capability set (parsing the 20 kB profile showed in a profile of every start).
 pub(crate) fn default_profile(caps: &[String]) -> Result<Value> {
-    convert(DEFAULT_PROFILE, caps)
+    /// A few capability sets at most: most containers share the default one.
+    const KEEP: usize = 8;
+    static CONVERTED: Mutex<Vec<(Vec<String>, Value)>> = Mutex::new(Vec::new());
+    let mut cache = CONVERTED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, v)) = cache.iter().find(|(c, _)| c.as_slice() == caps) {
+        return Ok(v.clone());
+    }
+    let v = convert(DEFAULT_PROFILE, caps)?;
+    if cache.len() == KEEP {
+        cache.remove(0);
+    }
+    cache.push((caps.to_vec(), v.clone()));
+    Ok(v)
 }
 
 /// Converts a profile in docker's format for a container whose bounding set is `caps`.
