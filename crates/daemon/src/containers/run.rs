@@ -67,9 +67,41 @@ pub(crate) enum ShimOp {
 
 const RW: &str = "rw";
 
+/// The rw layer's directories. A new upper directory gets the mount points of every
+/// container, as docker's init layer has them (ext4 creates here are cheaper than the
+/// overlay's copy-ups and creates inside the container's init).
 pub fn prepare_dirs(dir: &Path) -> std::io::Result<()> {
-    for sub in ["upper", "work", "merged"] {
-        std::fs::create_dir_all(dir.join(RW).join(sub))?;
+    let rw = dir.join(RW);
+    std::fs::create_dir_all(&rw)?;
+    match std::fs::create_dir(rw.join("upper")) {
+        Ok(()) => init_entries(&rw.join("upper"))?,
+        // Used before: what is in it is the container's (and may be a symlink now).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for sub in ["work", "merged"] {
+        std::fs::create_dir_all(rw.join(sub))?;
+    }
+    Ok(())
+}
+
+/// Mount points that every container gets, in an upper directory just made (nothing of
+/// the container's can be in it yet): the kernel file systems' directories and the
+/// targets of the generated /etc files, which shadow whatever the image has there (a
+/// symlink included), as docker's init layer does.
+fn init_entries(upper: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.mode(0o755);
+    for d in ["proc", "sys", "dev", "etc"] {
+        dirs.create(upper.join(d))?;
+    }
+    for f in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(upper.join(f))?;
     }
     Ok(())
 }
