@@ -170,13 +170,16 @@ fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses to start when the pidfile names a live process (another daemon on the same exec root).
+/// Refuses to start when the pidfile names a live process (another daemon on the same exec
+/// root). A zombie is not one: a killed daemon whose parent has not reaped it yet.
 fn claim_pidfile(path: &std::path::Path) -> anyhow::Result<()> {
     if let Ok(old) = std::fs::read_to_string(path) {
         if let Ok(pid) = old.trim().parse::<i32>() {
-            if pid != std::process::id() as i32
-                && std::path::Path::new(&format!("/proc/{pid}")).exists()
-            {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                st.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+            });
+            if pid != std::process::id() as i32 && alive {
                 anyhow::bail!(
                     "pid file found, ensure berth is not running or delete {}",
                     path.display()

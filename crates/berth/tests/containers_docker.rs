@@ -315,11 +315,19 @@ fn memory_limit_oom_kills_and_pids_limit_stops_fork_bombs() {
 #[test]
 fn containers_survive_a_daemon_crash() {
     let mut d = daemon_with_busybox();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:8080");
     d.docker(&[
         "run",
         "-d",
         "--name",
         "long",
+        "-p",
+        &publish,
         "bb",
         "sh",
         "-c",
@@ -342,6 +350,9 @@ fn containers_survive_a_daemon_crash() {
     d.restart();
     let ps = d.docker(&["ps", "--format", "{{.Names}}"]).ok();
     assert_eq!(ps, "long\n");
+    // The restarted daemon holds the published port again.
+    let bound = std::net::TcpListener::bind(("127.0.0.1", port));
+    assert!(bound.is_err(), "port {port} is free after the restart");
     let code = d
         .docker(&[
             "inspect",

@@ -254,10 +254,22 @@ impl Network {
             netlink::delete_links(&leftovers)?;
         }
 
+        // Published ports of containers that outlived the previous daemon are held again,
+        // so that no host program binds them while the rules send their traffic to a
+        // container. One taken meanwhile stays taken: its rules apply all the same.
+        let mut reservations: HashMap<String, Vec<OwnedFd>> = HashMap::new();
+        for (id, e) in &state.containers {
+            for b in &e.ports {
+                if let Ok(fd) = ports::reserve(b) {
+                    reservations.entry(id.clone()).or_default().push(fd);
+                }
+            }
+        }
+
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 state,
-                reservations: HashMap::new(),
+                reservations,
                 stale_rules,
                 bridge_index: bridge.index,
                 doomed: VecDeque::new(),

@@ -947,7 +947,14 @@ impl Daemon {
                     if r.state.status == Status::Restarting {
                         r.state.status = Status::Running;
                     }
+                    let publishes = r.endpoint.as_ref().is_some_and(|e| !e.ports.is_empty());
                     drop(r);
+                    // Setting up the network holds its published ports again.
+                    if publishes {
+                        if let Err(e) = self.network() {
+                            tracing::warn!(container = %c.id, error = %e, "network setup failed");
+                        }
+                    }
                     self.spawn_monitor(c.clone());
                     continue;
                 }
