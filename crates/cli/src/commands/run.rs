@@ -685,8 +685,8 @@ pub async fn run_run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
 
     let attach = cfg_stdin || cfg_stdout || cfg_stderr;
     let (keys_str, keys) = detach_keys_of(ctx, p.str("detach-keys"));
-    let hijacked = if attach {
-        let mut q = vec![("stream", "1".to_string())];
+    let mut q = vec![("stream", "1".to_string())];
+    if attach {
         if cfg_stdin {
             q.push(("stdin", "1".to_string()));
         }
@@ -699,29 +699,34 @@ pub async fn run_run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
         if let Some(k) = &keys_str {
             q.push(("detachKeys", k.clone()));
         }
-        Some(
-            client
-                .hijack(&format!("/containers/{id_path}/attach"), &q, None)
-                .await?,
-        )
-    } else {
-        None
-    };
+    }
     // Wait before start so a fast exit is not missed; headers come back at once.
     let condition = if req.body.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
         "removed"
     } else {
         "next-exit"
     };
-    let wait = client
-        .request(
+    // Attach and wait are asked at once: two connections, one round trip.
+    let attach_path = format!("/containers/{id_path}/attach");
+    let wait_path = format!("/containers/{id_path}/wait");
+    let wait_query = [("condition", condition.to_string())];
+    let (hijacked, wait) = tokio::join!(
+        async {
+            if attach {
+                client.hijack(&attach_path, &q, None).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+        client.request(
             hyper::Method::POST,
-            &format!("/containers/{id_path}/wait"),
-            &[("condition", condition.to_string())],
+            &wait_path,
+            &wait_query,
             &[],
             crate::client::empty_body(),
         )
-        .await;
+    );
+    let hijacked = hijacked?;
     if let Err(e) = client
         .post_json(&format!("/containers/{id_path}/start"), &[], None)
         .await
