@@ -273,6 +273,39 @@ fn published_port_answers_on_loopback() {
 }
 
 #[test]
+fn network_none_has_loopback_up_and_host_shares_the_hosts() {
+    let d = daemon_with_busybox();
+    // none: loopback only, and up (as docker has it).
+    let links = d
+        .docker(&["run", "--rm", "--network", "none", "bb", "ip", "-o", "link"])
+        .ok();
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.contains("lo:") && links.contains("UP"), "{links}");
+    let ping = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "127.0.0.1",
+    ]);
+    assert_eq!(ping.code, 0, "{}{}", ping.stdout, ping.stderr);
+    // host: the host's interfaces, the test daemon's bridge among them.
+    let links = d
+        .docker(&["run", "--rm", "--network", "host", "bb", "ip", "-o", "link"])
+        .ok();
+    assert!(links.contains(&format!(": {}:", d.bridge)), "{links}");
+    // bridge (the default): eth0 beside lo.
+    let links = d.docker(&["run", "--rm", "bb", "ip", "-o", "link"]).ok();
+    assert!(links.contains("eth0"), "{links}");
+}
+
+#[test]
 fn memory_limit_oom_kills_and_pids_limit_stops_fork_bombs() {
     let d = daemon_with_busybox();
     let r = d.docker(&[

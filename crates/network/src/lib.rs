@@ -39,6 +39,14 @@ pub use files::{hosts_file, resolv_conf};
 pub use ipam::Ipv4Cidr;
 pub use ports::{PortBinding, Proto};
 
+/// A new network namespace with `lo` up: what `--network none` gives a container (as in
+/// docker), and where the default bridge's veth goes. Made ahead of a container's start,
+/// it spares the container's init the namespace's creation; the returned descriptor keeps
+/// the namespace alive until the container has joined it.
+pub fn new_namespace() -> Result<OwnedFd> {
+    netlink::new_namespace()
+}
+
 /// How the bridge network looks. [`Default`] gives berth's defaults: `berth0`,
 /// `172.30.0.1/16`, table `inet berth`, state in `/var/lib/berth/network`, MTU 1500.
 #[derive(Clone, Debug)]

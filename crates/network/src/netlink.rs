@@ -11,6 +11,7 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
+use std::os::fd::OwnedFd;
 
 use futures_util::TryStreamExt;
 use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL};
@@ -400,6 +401,41 @@ fn socket_in(netns: &File) -> Result<nl::Socket> {
         .unwrap_or_else(|_| {
             Err(Error::netlink(
                 "configuring the container's network namespace",
+                "worker thread panicked",
+            ))
+        })
+    })
+}
+
+/// A new network namespace with `lo` up, made on a thread of its own (namespaces are per
+/// thread: the caller's stays as it is); the returned descriptor keeps it alive.
+pub(crate) fn new_namespace() -> Result<OwnedFd> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: NEWNET only; no file descriptor table is unshared.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
+                .map_err(|e| Error::netlink("creating a network namespace", e))?;
+            let ns = rustix::fs::open(
+                "/proc/thread-self/ns/net",
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| Error::netlink("opening the new network namespace", e))?;
+            let mut sock = nl::Socket::open()
+                .map_err(|e| io_err("opening a netlink socket in the new namespace", e))?;
+            let lo = LinkUnspec::new_with_name("lo").up().build();
+            let replies = sock
+                .batch(vec![(RouteNetlinkMessage::SetLink(lo), 0)])
+                .map_err(|e| io_err("talking netlink in the new namespace", e))?;
+            for reply in replies {
+                reply.map_err(|e| nl_err("bringing up lo in the new namespace", e))?;
+            }
+            Ok(ns)
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(Error::netlink(
+                "creating a network namespace",
                 "worker thread panicked",
             ))
         })

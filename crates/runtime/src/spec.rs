@@ -224,6 +224,10 @@ pub struct SpecInput {
     pub resources: Resources,
     pub ulimits: Vec<Ulimit>,
     pub netns: NetNs,
+    /// For `New` and `None`: a network namespace made ahead (a path the container's init
+    /// can open, such as `/proc/<pid>/fd/<n>`) that the container joins instead of making
+    /// its own.
+    pub netns_path: Option<PathBuf>,
     pub cgroups_path: String,
     /// `/dev/shm` size in bytes (docker's default 64 MiB when `None`).
     pub shm_size: Option<i64>,
@@ -286,8 +290,10 @@ fn spec_json(input: &SpecInput) -> Result<Value> {
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
-    if input.netns != NetNs::Host {
-        namespaces.push(json!({"type": "network"}));
+    match (&input.netns, &input.netns_path) {
+        (NetNs::Host, _) => {}
+        (_, Some(path)) => namespaces.push(json!({"type": "network", "path": path})),
+        (_, None) => namespaces.push(json!({"type": "network"})),
     }
     // Docker gives containers a private cgroup namespace on cgroup v2 only.
     if crate::cgroups::is_unified() {
@@ -803,6 +809,24 @@ mod tests {
         for t in ["pid", "ipc", "uts", "mount", "network"] {
             assert!(ns.contains(&t), "{t} namespace");
         }
+        // A network namespace made ahead is joined by path; the host's is not replaced.
+        let mut made = input();
+        made.netns = NetNs::None;
+        made.netns_path = Some("/proc/1/fd/7".into());
+        let net = |v: &Value| {
+            v["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["type"] == "network")
+                .cloned()
+        };
+        assert_eq!(
+            net(&json_of(&made)),
+            Some(json!({"type": "network", "path": "/proc/1/fd/7"}))
+        );
+        made.netns = NetNs::Host;
+        assert_eq!(net(&json_of(&made)), None);
         // Device cgroup: deny everything, then the default devices.
         let devices = v["linux"]["resources"]["devices"].as_array().unwrap();
         assert_eq!(devices[0], json!({"allow": false, "access": "rwm"}));

@@ -442,6 +442,20 @@ pub fn start(
     }
     let mut args = vec![rec.path.clone()];
     args.extend(rec.args.iter().cloned());
+    // The container joins a network namespace made ahead (or now), with `lo` up as docker
+    // has it; this descriptor keeps it alive until the container is in it.
+    let netns_fd = match netns {
+        NetNs::Host => None,
+        NetNs::New | NetNs::None => Some(d.containers.take_netns().map_err(net_error)?),
+    };
+    let netns_path = netns_fd.as_ref().map(|fd| {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            fd.as_raw_fd()
+        ))
+    });
     let input = SpecInput {
         id: rec.id.clone(),
         rootfs: rootfs.clone(),
@@ -480,6 +494,7 @@ pub fn start(
             })
             .collect(),
         netns,
+        netns_path,
         cgroups_path: cgroups_path(&rec.id),
         shm_size: hc.shm_size.filter(|s| *s > 0),
         oom_score_adj: hc.oom_score_adj.map(|v| v as i32),
@@ -515,6 +530,7 @@ pub fn start(
     // The next start's shim, started while this container runs.
     d.containers.ready_spare();
     let pid = spawned.map_err(start_error)?;
+    drop(netns_fd);
     let t_created = t0.elapsed();
     undo.shim = true;
     let endpoint = match ip {
