@@ -277,7 +277,17 @@ fn network_none_has_loopback_up_and_host_shares_the_hosts() {
     let d = daemon_with_busybox();
     // none: loopback only, and up (as docker has it).
     let links = d
-        .docker(&["run", "--rm", "--network", "none", "bb", "ip", "-o", "link"])
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "bb",
+            "busybox",
+            "ip",
+            "-o",
+            "link",
+        ])
         .ok();
     assert_eq!(links.lines().count(), 1, "{links}");
     assert!(links.contains("lo:") && links.contains("UP"), "{links}");
@@ -287,6 +297,7 @@ fn network_none_has_loopback_up_and_host_shares_the_hosts() {
         "--network",
         "none",
         "bb",
+        "busybox",
         "ping",
         "-c",
         "1",
@@ -295,14 +306,26 @@ fn network_none_has_loopback_up_and_host_shares_the_hosts() {
         "127.0.0.1",
     ]);
     assert_eq!(ping.code, 0, "{}{}", ping.stdout, ping.stderr);
+    // bridge (the default): eth0 beside lo; the daemon's bridge is up from then on.
+    let links = d
+        .docker(&["run", "--rm", "bb", "busybox", "ip", "-o", "link"])
+        .ok();
+    assert!(links.contains("eth0"), "{links}");
     // host: the host's interfaces, the test daemon's bridge among them.
     let links = d
-        .docker(&["run", "--rm", "--network", "host", "bb", "ip", "-o", "link"])
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "bb",
+            "busybox",
+            "ip",
+            "-o",
+            "link",
+        ])
         .ok();
     assert!(links.contains(&format!(": {}:", d.bridge)), "{links}");
-    // bridge (the default): eth0 beside lo.
-    let links = d.docker(&["run", "--rm", "bb", "ip", "-o", "link"]).ok();
-    assert!(links.contains("eth0"), "{links}");
 }
 
 #[test]
