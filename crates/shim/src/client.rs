@@ -27,6 +27,9 @@ pub const EXIT_FILE: &str = "exit.json";
 pub const INIT_PID_FILE: &str = "init.pid";
 pub const SHIM_PID_FILE: &str = "shim.pid";
 
+/// How much lower a spare shim's CPU priority is while it waits (see [`Spare::start`]).
+const SPARE_NICE: i32 = 10;
+
 /// Timeout for connecting and for the answer to a control request.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `spawn` waits for the shim's `{"pid":N}` line (container creation included).
@@ -250,15 +253,26 @@ pub struct Spare {
 }
 
 impl Spare {
-    /// Runs `berth shim --spare` and reaps its launcher.
+    /// Runs `berth shim --spare` and reaps its launcher. The spare starts at a lower CPU
+    /// priority (nice +10): loading the binary then takes idle time rather than time from
+    /// the containers and requests at work; [`spawn`] gives it back the caller's priority
+    /// before handing it a container.
     pub fn start(berth_exe: &Path) -> std::io::Result<Spare> {
-        let mut child = Command::new(berth_exe)
+        let mut command = Command::new(berth_exe);
+        command
             .arg0("berth")
             .args(["shim", SPARE_FLAG])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+            .stderr(Stdio::piped());
+        // SAFETY: nice(2) is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc::nice(SPARE_NICE);
+                Ok(())
+            })
+        };
+        let mut child = command.spawn()?;
         let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
         // The first process exits right after forking the monitor.
         let launcher = child.wait()?;
@@ -291,12 +305,19 @@ impl Spare {
         self.pid
     }
 
-    /// Hands the monitor its container (fails if the monitor is gone).
+    /// Hands the monitor its container (fails if the monitor is gone), at the calling
+    /// thread's priority (the container's processes inherit the monitor's).
     fn give(&mut self, args: &ShimArgs) -> std::io::Result<()> {
         let mut stdin = self
             .stdin
             .take()
             .ok_or_else(|| std::io::Error::other("arguments already given"))?;
+        // SAFETY: plain syscalls on a pid of ours. getpriority's -1 is also a valid nice
+        // value; a failed call leaves the spare as it is, which setpriority then reports.
+        let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, self.pid as libc::id_t, ours) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
         stdin.write_all(&args.to_nul_terminated())
         // Dropping stdin is the end of the arguments.
     }

@@ -188,6 +188,9 @@ impl Containers {
         let started = std::thread::Builder::new()
             .name("spare-shim".into())
             .spawn(move || {
+                // Below the containers and requests at work (this thread's nice value).
+                // SAFETY: setpriority on the calling thread (who = 0), no pointers.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
                 // The running binary itself, even when an upgrade replaced the file.
                 let shim = need_shim.then(|| berth_shim::Spare::start(Path::new("/proc/self/exe")));
                 let netns = need_netns.then(berth_network::new_namespace);
