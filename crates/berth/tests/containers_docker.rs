@@ -217,10 +217,7 @@ fn stdin_reaches_the_container() {
 #[test]
 fn published_port_answers_on_loopback() {
     let d = daemon_with_busybox();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::registry::free_port();
     let spec = format!("{port}:8080");
     d.docker(&[
         "run",
@@ -371,11 +368,7 @@ fn memory_limit_oom_kills_and_pids_limit_stops_fork_bombs() {
 #[test]
 fn containers_survive_a_daemon_crash() {
     let mut d = daemon_with_busybox();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::registry::free_port();
     let publish = format!("127.0.0.1:{port}:8080");
     d.docker(&[
         "run",

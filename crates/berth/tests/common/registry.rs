@@ -16,13 +16,23 @@ use super::BERTH;
 /// Debian's distribution/distribution build (`apt-get install -y docker-registry`).
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 
-/// A loopback port nothing listens on right now.
+/// A loopback port nothing listens on right now, and never handed out before in this
+/// process: tests run in parallel, and two servers told the same port let one test's
+/// `wait_for_port` see the other's server (and then lose it when that test ends).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Waits (20 s at most) until something accepts connections on `port`.
