@@ -272,57 +272,29 @@ fn published_port_answers_on_loopback() {
 #[test]
 fn network_none_has_loopback_up_and_host_shares_the_hosts() {
     let d = daemon_with_busybox();
+    // `run --rm [--network MODE] bb busybox CMD…`
+    let run = |mode: Option<&str>, cmd: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        if let Some(m) = mode {
+            args.extend(["--network", m]);
+        }
+        args.extend(["bb", "busybox"]);
+        args.extend(cmd);
+        d.docker(&args)
+    };
+    let links = ["ip", "-o", "link"];
     // none: loopback only, and up (as docker has it).
-    let links = d
-        .docker(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "bb",
-            "busybox",
-            "ip",
-            "-o",
-            "link",
-        ])
-        .ok();
-    assert_eq!(links.lines().count(), 1, "{links}");
-    assert!(links.contains("lo:") && links.contains("UP"), "{links}");
-    let ping = d.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "bb",
-        "busybox",
-        "ping",
-        "-c",
-        "1",
-        "-W",
-        "2",
-        "127.0.0.1",
-    ]);
+    let none = run(Some("none"), &links).ok();
+    assert_eq!(none.lines().count(), 1, "{none}");
+    assert!(none.contains("lo:") && none.contains("UP"), "{none}");
+    let ping = run(Some("none"), &["ping", "-c", "1", "-W", "2", "127.0.0.1"]);
     assert_eq!(ping.code, 0, "{}{}", ping.stdout, ping.stderr);
     // bridge (the default): eth0 beside lo; the daemon's bridge is up from then on.
-    let links = d
-        .docker(&["run", "--rm", "bb", "busybox", "ip", "-o", "link"])
-        .ok();
-    assert!(links.contains("eth0"), "{links}");
+    let bridge = run(None, &links).ok();
+    assert!(bridge.contains("eth0"), "{bridge}");
     // host: the host's interfaces, the test daemon's bridge among them.
-    let links = d
-        .docker(&[
-            "run",
-            "--rm",
-            "--network",
-            "host",
-            "bb",
-            "busybox",
-            "ip",
-            "-o",
-            "link",
-        ])
-        .ok();
-    assert!(links.contains(&format!(": {}:", d.bridge)), "{links}");
+    let host = run(Some("host"), &links).ok();
+    assert!(host.contains(&format!(": {}:", d.bridge)), "{host}");
 }
 
 #[test]
