@@ -186,3 +186,38 @@ fn info_shows_the_registry_config() {
         .ok();
     assert_eq!(out.trim(), r#"["::1/128","127.0.0.0/8"]"#);
 }
+
+#[test]
+fn docker_hub_names_pull_through_a_mirror_after_a_dead_one() {
+    // The mirror: a distribution registry holding library/bb:1.
+    let reg = DistributionRegistry::start(&[]);
+    let src = TestDaemon::start();
+    src.import_busybox("bb:1");
+    let mirrored = format!("{}/library/bb:1", reg.host());
+    src.docker(&["tag", "bb:1", &mirrored]).ok();
+    src.docker(&["push", &mirrored]).ok();
+
+    // Docker Hub is out of reach here: a pull of `bb:1` can only succeed through the
+    // mirrors, the first of which does not answer.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let good = format!("http://{}", reg.host());
+    let d = TestDaemon::start_with(&["--registry-mirror", &dead, "--registry-mirror", &good]);
+    let info = d
+        .docker(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"])
+        .ok();
+    assert!(info.contains(&dead) && info.contains(&good), "{info}");
+    let out = d.docker(&["pull", "bb:1"]).ok();
+    assert!(
+        out.contains("Status: Downloaded newer image for bb:1"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("docker.io/library/bb:1"), "{out}");
+    let ran = d
+        .docker(&["run", "--rm", "bb:1", "echo", "from the mirror"])
+        .ok();
+    assert_eq!(ran, "from the mirror\n");
+    // Names of other registries never go to the mirrors.
+    let other = d.docker(&["pull", "127.0.0.1:9/library/bb:1"]);
+    assert_ne!(other.code, 0);
+    assert!(other.stderr.contains("127.0.0.1:9"), "{}", other.stderr);
+}
