@@ -221,3 +221,63 @@ fn docker_hub_names_pull_through_a_mirror_after_a_dead_one() {
     assert_ne!(other.code, 0);
     assert!(other.stderr.contains("127.0.0.1:9"), "{}", other.stderr);
 }
+
+#[test]
+fn search_asks_the_registrys_v1_search_and_filters_as_docker() {
+    // A registry index answering /v1/search (Docker Hub's shape).
+    let body = serde_json::json!({
+        "num_results": 3,
+        "query": "bb",
+        "results": [
+            {"name": "library/bb", "description": "busybox, the official one",
+             "star_count": 120, "is_official": true, "is_automated": false},
+            {"name": "someone/bb-tools", "description": "tools around busybox for small images and more",
+             "star_count": 12, "is_official": false, "is_automated": true},
+            {"name": "other/bb", "description": "", "star_count": 0,
+             "is_official": false, "is_automated": false},
+        ]
+    });
+    let index = HttpServer::serve("/", serde_json::to_vec(&body).unwrap());
+    let host = index
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let d = TestDaemon::start();
+    let term = format!("{host}/bb");
+
+    let all = d.docker(&["search", "--no-trunc", &term]).ok();
+    let lines: Vec<&str> = all.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("STARS"),
+        "{all}"
+    );
+    assert_eq!(lines.len(), 4, "{all}");
+    assert!(
+        all.contains("tools around busybox for small images and more"),
+        "{all}"
+    );
+
+    let names = |args: &[&str]| {
+        let mut a = vec!["search", "--format", "{{.Name}} {{.StarCount}}"];
+        a.extend(args);
+        a.push(&term);
+        d.docker(&a).ok()
+    };
+    assert_eq!(
+        names(&["--filter", "stars=10"]),
+        "library/bb 120\nsomeone/bb-tools 12\n"
+    );
+    assert_eq!(names(&["--filter", "is-official=true"]), "library/bb 120\n");
+    // berth's own CLI prints the same.
+    let berth = d
+        .berth(&[
+            "search",
+            "--format",
+            "{{.Name}} {{.StarCount}}",
+            "--filter",
+            "stars=10",
+            &term,
+        ])
+        .ok();
+    assert_eq!(berth, "library/bb 120\nsomeone/bb-tools 12\n");
+}

@@ -705,7 +705,8 @@ pub fn oci_layout_archive(layers: &[&[u8]], config: &[u8], name: Option<&str>) -
     tar_of_files(&files)
 }
 
-/// A one-file HTTP server on 127.0.0.1 serving `body` for any GET until dropped.
+/// A one-file HTTP server on 127.0.0.1 serving `body` for any GET until dropped (a TLS
+/// handshake gets the connection closed).
 pub struct HttpServer {
     pub url: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -728,6 +729,12 @@ impl HttpServer {
                     continue;
                 };
                 conn.set_nonblocking(false).unwrap();
+                // A TLS handshake (clients that try https first): plain HTTP only here,
+                // so hang up, and the client falls back to http.
+                let mut byte = [0u8; 1];
+                if conn.peek(&mut byte).is_ok_and(|n| n == 1) && byte[0] == 0x16 {
+                    continue;
+                }
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
                 let mut first = String::new();
                 let _ = reader.read_line(&mut first);
