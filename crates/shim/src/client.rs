@@ -27,9 +27,6 @@ pub const EXIT_FILE: &str = "exit.json";
 pub const INIT_PID_FILE: &str = "init.pid";
 pub const SHIM_PID_FILE: &str = "shim.pid";
 
-/// How much lower a spare shim's CPU priority is while it waits (see [`Spare::start`]).
-const SPARE_NICE: i32 = 10;
-
 /// Timeout for connecting and for the answer to a control request.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `spawn` waits for the shim's `{"pid":N}` line (container creation included).
@@ -253,26 +250,17 @@ pub struct Spare {
 }
 
 impl Spare {
-    /// Runs `berth shim --spare` and reaps its launcher. The spare starts at a lower CPU
-    /// priority (nice +10): loading the binary then takes idle time rather than time from
-    /// the containers and requests at work; [`spawn`] gives it back the caller's priority
-    /// before handing it a container.
+    /// Runs `berth shim --spare` and reaps its launcher. The spare runs at the calling
+    /// thread's priority (a caller starting spares ahead may lower its own first);
+    /// [`spawn`] gives it the priority of the thread that hands it a container.
     pub fn start(berth_exe: &Path) -> std::io::Result<Spare> {
-        let mut command = Command::new(berth_exe);
-        command
+        let mut child = Command::new(berth_exe)
             .arg0("berth")
             .args(["shim", SPARE_FLAG])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // SAFETY: nice(2) is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            command.pre_exec(|| {
-                libc::nice(SPARE_NICE);
-                Ok(())
-            })
-        };
-        let mut child = command.spawn()?;
+            .stderr(Stdio::piped())
+            .spawn()?;
         let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
         // The first process exits right after forking the monitor.
         let launcher = child.wait()?;

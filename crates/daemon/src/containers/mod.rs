@@ -188,9 +188,9 @@ impl Containers {
         let started = std::thread::Builder::new()
             .name("spare-shim".into())
             .spawn(move || {
-                // Below the containers and requests at work (this thread's nice value).
-                // SAFETY: setpriority on the calling thread (who = 0), no pointers.
-                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+                // Below the containers and requests at work; the spare inherits it until
+                // it is handed a container.
+                lower_priority();
                 // The running binary itself, even when an upgrade replaced the file.
                 let shim = need_shim.then(|| berth_shim::Spare::start(Path::new("/proc/self/exe")));
                 let netns = need_netns.then(berth_network::new_namespace);
@@ -1000,6 +1000,18 @@ impl Daemon {
             }
         }
     }
+}
+
+/// The nice value of work done ahead or after the fact (spare shims, namespaces made
+/// ahead, deleting removed containers): it takes idle time, not time from containers
+/// and requests at work.
+const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling thread (only: Linux keeps a nice value per thread) to
+/// [`BACKGROUND_NICE`].
+pub(crate) fn lower_priority() {
+    // SAFETY: setpriority on the calling thread (who = 0), no pointers.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
 }
 
 /// Read once: std asks the cgroup files (mountinfo, quotas) at every call.

@@ -776,9 +776,7 @@ pub fn remove_rw(dir: &Path, run_dir: &Path) -> Result<()> {
     std::fs::rename(dir, &trash).map_err(Error::io("removing container"))?;
     let run_dir = run_dir.to_path_buf();
     let purge = move || {
-        // Below the containers and requests at work (the thread's nice value only).
-        // SAFETY: setpriority on the calling thread (who = 0), no pointers.
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, PURGE_NICE) };
+        super::lower_priority();
         let _ = std::fs::remove_dir_all(&run_dir);
         purge_removed(&trash);
     };
@@ -791,9 +789,6 @@ pub fn remove_rw(dir: &Path, run_dir: &Path) -> Result<()> {
     }
     Ok(())
 }
-
-/// The purge thread's nice value: deleting files waits for idle time.
-const PURGE_NICE: i32 = 10;
 
 /// The extension of a container directory being deleted.
 pub const REMOVING: &str = "removing";
