@@ -29,7 +29,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{parse_challenge, Challenge, Credentials};
 use crate::error::parse_errors;
@@ -41,7 +41,9 @@ type Http = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Bo
 
 /// Manifests larger than this are refused (dockerd's limit).
 const MAX_MANIFEST: usize = 4 << 20;
-/// A registry that sends nothing for this long is taken as gone.
+/// A registry that sends nothing for this long is taken as gone: no
+/// response head this long after the request (its body included) was sent,
+/// or no body data for this long. [`Client`]'s `stall` starts as this.
 const STALL: Duration = Duration::from_secs(60);
 const UPLOAD_CHUNK: usize = 1 << 20;
 /// Pieces queued for an upload's PATCH body.
@@ -59,6 +61,9 @@ pub struct Client {
     hosts: RegistryHosts,
     /// Bearer tokens by realm, service, scopes and user.
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// How long a response head or the next piece of a response body may
+    /// take before the registry is taken as gone ([`STALL`]; tests shorten it).
+    stall: Duration,
 }
 
 impl Drop for Client {
@@ -237,6 +242,7 @@ impl Client {
             unverified,
             hosts,
             tokens: Mutex::new(HashMap::new()),
+            stall: STALL,
         })
     }
 
@@ -310,7 +316,7 @@ impl Client {
                     if status.is_success() || status == StatusCode::UNAUTHORIZED {
                         return Ok((base.clone(), challenge));
                     }
-                    last = Some(error_of(resp).await);
+                    last = Some(self.error_of(resp).await);
                 }
                 Err(e) => last = Some(e),
             }
@@ -318,20 +324,71 @@ impl Client {
         Err(last.unwrap_or_else(|| DistError::Protocol("no endpoint to try".into())))
     }
 
+    /// Sends a request whose body is small and in memory, and waits for the
+    /// response head: at most `stall` for all of it (connecting included),
+    /// so a registry that takes the connection and never answers is an error
+    /// rather than a hang.
     async fn send(&self, insecure: bool, req: Request<Body>) -> Result<Response<Incoming>> {
-        let url = req.uri().to_string();
-        let method = req.method().clone();
-        self.http(insecure).request(req).await.map_err(|e| {
-            let msg = chain(&e);
-            DistError::Connect {
-                url: if method == Method::GET {
-                    url
-                } else {
-                    format!("{method} {url}")
-                },
-                message: msg,
+        let url = request_label(req.method(), &req.uri().to_string());
+        match tokio::time::timeout(self.stall, self.http(insecure).request(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(DistError::Connect {
+                url,
+                message: chain(&e),
+            }),
+            Err(_) => Err(self.no_response(url)),
+        }
+    }
+
+    /// The error for a response head that did not come within `stall`.
+    fn no_response(&self, url: String) -> DistError {
+        DistError::Connect {
+            url,
+            message: format!("no response within {}", span(self.stall)),
+        }
+    }
+
+    /// The error for a response body that sent nothing for `stall`.
+    fn no_data(&self, url: String) -> DistError {
+        DistError::Connect {
+            url,
+            message: format!("no data for {}", span(self.stall)),
+        }
+    }
+
+    /// The registry's error for a response that is not a success: its error
+    /// body, read up to 64 KiB (while it keeps coming), in the spec's format,
+    /// or the status alone.
+    async fn error_of(&self, resp: Response<Incoming>) -> DistError {
+        let status = resp.status().as_u16();
+        let body = self
+            .read_limited(resp.into_body(), 64 << 10, String::new())
+            .await
+            .unwrap_or_default();
+        parse_errors(status, &body)
+    }
+
+    /// Reads a whole response body of at most `limit` bytes; `url` (the
+    /// request's, as [`request_label`] gives it) names it if the registry
+    /// stops sending for `stall`.
+    async fn read_limited(&self, mut body: Incoming, limit: usize, url: String) -> Result<Bytes> {
+        let mut out = bytes::BytesMut::new();
+        while let Some(frame) = tokio::time::timeout(self.stall, body.frame())
+            .await
+            .map_err(|_| self.no_data(url.clone()))?
+        {
+            let frame = frame
+                .map_err(|e| DistError::Protocol(format!("reading response: {}", chain(&e))))?;
+            if let Some(d) = frame.data_ref() {
+                if out.len() + d.len() > limit {
+                    return Err(DistError::Protocol(format!(
+                        "response larger than {limit} bytes"
+                    )));
+                }
+                out.extend_from_slice(d);
             }
-        })
+        }
+        Ok(out.freeze())
     }
 
     /// Fetches (or reuses) a bearer token for `scopes` at `realm`.
@@ -401,9 +458,10 @@ impl Client {
             b.body(empty())
         }
         .map_err(|e| DistError::Protocol(format!("token request to {realm}: {e}")))?;
+        let url = request_label(req.method(), &req.uri().to_string());
         let resp = self.send(insecure, req).await?;
         let status = resp.status();
-        let body = read_limited(resp.into_body(), 1 << 20).await?;
+        let body = self.read_limited(resp.into_body(), 1 << 20, url).await?;
         if !status.is_success() {
             #[derive(Deserialize)]
             struct Details {
@@ -492,7 +550,9 @@ impl Client {
                     }
                 };
                 let status = resp.status();
-                let body = read_limited(resp.into_body(), 16 << 20).await?;
+                let body = self
+                    .read_limited(resp.into_body(), 16 << 20, url.clone())
+                    .await?;
                 if !status.is_success() {
                     return Err(DistError::Protocol(format!(
                         "Unexpected status code {}",
@@ -741,11 +801,12 @@ impl Repository<'_> {
 
     /// Fetches a manifest or index by tag or digest.
     pub fn get_manifest(&self, reference: &str) -> Result<FetchedManifest> {
+        let path = format!("manifests/{reference}");
         self.client.block_on(async {
             let resp = self
                 .request(
                     Method::GET,
-                    &format!("manifests/{reference}"),
+                    &path,
                     &[(header::ACCEPT, MANIFEST_ACCEPT.to_string())],
                     Bytes::new(),
                 )
@@ -757,7 +818,10 @@ impl Repository<'_> {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            let body = read_limited(resp.into_body(), MAX_MANIFEST).await?;
+            let body = self
+                .client
+                .read_limited(resp.into_body(), MAX_MANIFEST, self.url(&path))
+                .await?;
             if !status.is_success() {
                 return Err(parse_errors(status.as_u16(), &body));
             }
@@ -778,10 +842,14 @@ impl Repository<'_> {
 
     /// Fetches a small blob (a config) into memory, verified.
     pub fn get_blob_bytes(&self, digest: &str, limit: usize) -> Result<Vec<u8>> {
+        let path = format!("blobs/{digest}");
         self.client.block_on(async {
-            let resp = self.get_following(&format!("blobs/{digest}"), &[]).await?;
+            let resp = self.get_following(&path, &[]).await?;
             let status = resp.status();
-            let body = read_limited(resp.into_body(), limit).await?;
+            let body = self
+                .client
+                .read_limited(resp.into_body(), limit, self.url(&path))
+                .await?;
             if !status.is_success() {
                 return Err(parse_errors(status.as_u16(), &body));
             }
@@ -814,7 +882,7 @@ impl Repository<'_> {
             }
             let status = resp.status();
             if !status.is_success() {
-                return Err(error_of(resp).await);
+                return Err(self.client.error_of(resp).await);
             }
             Ok(resp)
         })?;
@@ -847,14 +915,12 @@ impl Repository<'_> {
             sink.start(0, length).map_err(sink_err)?;
         }
         let mut body = resp.into_body();
+        let stall = self.client.stall;
         loop {
             let frame = self
                 .client
-                .block_on(async { tokio::time::timeout(STALL, body.frame()).await })
-                .map_err(|_| DistError::Connect {
-                    url: url.clone(),
-                    message: format!("no data for {} seconds", STALL.as_secs()),
-                })?;
+                .block_on(async { tokio::time::timeout(stall, body.frame()).await })
+                .map_err(|_| self.client.no_data(url.clone()))?;
             match frame {
                 None => return Ok(()),
                 Some(Err(e)) => {
@@ -919,10 +985,10 @@ impl Repository<'_> {
             match resp.status() {
                 StatusCode::CREATED => Ok(Mount::Mounted),
                 StatusCode::ACCEPTED => Ok(Mount::Refused(Some(UploadSession(
-                    upload_location(resp).await?,
+                    upload_location(self.client, resp).await?,
                 )))),
                 s if s.is_success() => Ok(Mount::Refused(None)),
-                _ => Err(error_of(resp).await),
+                _ => Err(self.client.error_of(resp).await),
             }
         })
     }
@@ -991,12 +1057,13 @@ impl Repository<'_> {
                         Bytes::new(),
                     )
                     .await?;
-                upload_location(resp).await
+                upload_location(self.client, resp).await
             })?,
         };
         let auth = self.client.block_on(self.authorization(false))?;
         let url = self.url(&start);
         let (tx, rx) = mpsc::channel::<Bytes>(UPLOAD_QUEUE);
+        let (done_tx, done_rx) = oneshot::channel();
         let mut b = Request::patch(&url)
             .header(header::USER_AGENT, USER_AGENT)
             .header(header::CONTENT_TYPE, "application/octet-stream");
@@ -1007,7 +1074,10 @@ impl Repository<'_> {
             b = b.header(header::AUTHORIZATION, a);
         }
         let req = b
-            .body(BodyExt::boxed(ChannelBody(rx)))
+            .body(BodyExt::boxed(ChannelBody {
+                rx,
+                done: Some(done_tx),
+            }))
             .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?;
         let http = self.client.http(self.insecure).clone();
         let sent = self
@@ -1019,6 +1089,7 @@ impl Repository<'_> {
             url,
             tx: Some(tx),
             sent,
+            body_done: Some(done_rx),
             hasher: size.is_none().then(Sha256::new),
             size: 0,
         })
@@ -1036,7 +1107,7 @@ impl Repository<'_> {
             if status.is_success() || status == StatusCode::NOT_FOUND {
                 return Ok(());
             }
-            Err(error_of(resp).await)
+            Err(self.client.error_of(resp).await)
         })
     }
 
@@ -1054,7 +1125,7 @@ impl Repository<'_> {
                 .await?;
             let status = resp.status();
             if !status.is_success() {
-                return Err(error_of(resp).await);
+                return Err(self.client.error_of(resp).await);
             }
             Ok(digest)
         })
@@ -1075,7 +1146,10 @@ impl Repository<'_> {
                     .and_then(|l| l.split_once('<'))
                     .and_then(|(_, r)| r.split_once('>'))
                     .map(|(u, _)| u.to_string());
-                let body = read_limited(resp.into_body(), 16 << 20).await?;
+                let body = self
+                    .client
+                    .read_limited(resp.into_body(), 16 << 20, self.url(&path))
+                    .await?;
                 if !status.is_success() {
                     return Err(parse_errors(status.as_u16(), &body));
                 }
@@ -1103,6 +1177,9 @@ pub struct BlobUpload<'r> {
     sent: tokio::task::JoinHandle<
         std::result::Result<Response<Incoming>, hyper_util::client::legacy::Error>,
     >,
+    /// Resolves once the PATCH body has handed hyper its last bytes (or was
+    /// dropped): the wait for the response is bounded only from then on.
+    body_done: Option<oneshot::Receiver<()>>,
     /// Hashes what is sent when the digest is not known in advance.
     hasher: Option<Sha256>,
     size: u64,
@@ -1134,14 +1211,30 @@ impl BlobUpload<'_> {
         drop(self.tx.take());
         let url = std::mem::take(&mut self.url);
         let repo = self.repo;
-        let resp = repo
-            .client
-            .block_on(&mut self.sent)
-            .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?
-            .map_err(|e| DistError::Connect {
-                url: format!("PATCH {url}"),
-                message: chain(&e),
-            });
+        let client = repo.client;
+        let body_done = self.body_done.take();
+        let sent = &mut self.sent;
+        let joined = client.block_on(async {
+            // The body (a whole blob) may take as long as it takes to go out;
+            // only once hyper has taken its last bytes is the registry given
+            // `stall` to answer.
+            if let Some(done) = body_done {
+                tokio::select! {
+                    r = &mut *sent => return Some(r),
+                    _ = done => {}
+                }
+            }
+            tokio::time::timeout(client.stall, sent).await.ok()
+        });
+        let resp = match joined {
+            None => Err(client.no_response(format!("PATCH {url}"))),
+            Some(joined) => joined
+                .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?
+                .map_err(|e| DistError::Connect {
+                    url: format!("PATCH {url}"),
+                    message: chain(&e),
+                }),
+        };
         fed?;
         let resp = resp?;
         let digest = match (digest, self.hasher.take()) {
@@ -1153,8 +1246,8 @@ impl BlobUpload<'_> {
                 ))
             }
         };
-        repo.client.block_on(async {
-            let next = upload_location(resp).await?;
+        client.block_on(async {
+            let next = upload_location(client, resp).await?;
             let sep = if next.contains('?') { '&' } else { '?' };
             let resp = repo
                 .request(
@@ -1166,7 +1259,7 @@ impl BlobUpload<'_> {
                 .await?;
             let status = resp.status();
             if !status.is_success() {
-                return Err(error_of(resp).await);
+                return Err(client.error_of(resp).await);
             }
             Ok(())
         })?;
@@ -1187,7 +1280,11 @@ fn hex_lower(b: &[u8]) -> String {
 }
 
 /// A request body fed from the blocking side.
-struct ChannelBody(mpsc::Receiver<Bytes>);
+struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+    /// Told when the body has ended (dropped unsent if it never does).
+    done: Option<oneshot::Sender<()>>,
+}
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
@@ -1196,14 +1293,20 @@ impl hyper::body::Body for ChannelBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<std::result::Result<Frame<Bytes>, std::io::Error>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+        let frame = self.rx.poll_recv(cx);
+        if let Poll::Ready(None) = frame {
+            if let Some(done) = self.done.take() {
+                let _ = done.send(());
+            }
+        }
+        frame.map(|o| o.map(|b| Ok(Frame::data(b))))
     }
 }
 
-async fn upload_location(resp: Response<Incoming>) -> Result<String> {
+async fn upload_location(client: &Client, resp: Response<Incoming>) -> Result<String> {
     let status = resp.status();
     if !status.is_success() {
-        return Err(error_of(resp).await);
+        return Err(client.error_of(resp).await);
     }
     location(resp.headers())
         .ok_or_else(|| DistError::Protocol("registry started an upload without a Location".into()))
@@ -1223,34 +1326,22 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
-/// The registry's error for a response that is not a success: its error body, read
-/// up to 64 KiB, in the spec's format, or the status alone.
-async fn error_of(resp: Response<Incoming>) -> DistError {
-    let status = resp.status().as_u16();
-    let body = read_limited(resp.into_body(), 64 << 10)
-        .await
-        .unwrap_or_default();
-    parse_errors(status, &body)
+/// How a request is named in errors: the URL for a GET, else `METHOD URL`.
+fn request_label(method: &Method, url: &str) -> String {
+    if method == Method::GET {
+        url.to_string()
+    } else {
+        format!("{method} {url}")
+    }
 }
 
-async fn read_limited(mut body: Incoming, limit: usize) -> Result<Bytes> {
-    let mut out = bytes::BytesMut::new();
-    while let Some(frame) = tokio::time::timeout(STALL, body.frame())
-        .await
-        .map_err(|_| DistError::Protocol("registry stopped sending".into()))?
-    {
-        let frame =
-            frame.map_err(|e| DistError::Protocol(format!("reading response: {}", chain(&e))))?;
-        if let Some(d) = frame.data_ref() {
-            if out.len() + d.len() > limit {
-                return Err(DistError::Protocol(format!(
-                    "response larger than {limit} bytes"
-                )));
-            }
-            out.extend_from_slice(d);
-        }
+/// `60 seconds`, `1 second`, `300 ms`.
+fn span(d: Duration) -> String {
+    match (d.as_secs(), d.subsec_nanos()) {
+        (1, 0) => "1 second".into(),
+        (s, 0) => format!("{s} seconds"),
+        _ => format!("{} ms", d.as_millis()),
     }
-    Ok(out.freeze())
 }
 
 fn empty() -> Body {
@@ -1304,5 +1395,413 @@ mod tests {
         assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
         assert_eq!(parse_content_range("items 1-2/3"), None);
         assert_eq!(urlencode("a b/c:d"), "a%20b%2Fc%3Ad");
+        assert_eq!(span(STALL), "60 seconds");
+        assert_eq!(span(Duration::from_secs(1)), "1 second");
+        assert_eq!(span(Duration::from_millis(300)), "300 ms");
+    }
+
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread::JoinHandle;
+
+    /// What the test registry does with one request.
+    enum Answer {
+        /// Nothing, ever: the connection stays open until the server stops.
+        Nothing,
+        /// A response head promising a body that never comes.
+        HeadOnly(String),
+        /// `delay`, the head, `delay` again, the body.
+        Reply {
+            delay: Duration,
+            head: String,
+            body: Vec<u8>,
+        },
+    }
+
+    /// A response of `status` with `headers` and `body`, sent after `delay`
+    /// and its body after another `delay`.
+    fn reply(status: &str, headers: &[(&str, &str)], body: &[u8], delay: Duration) -> Answer {
+        Answer::Reply {
+            delay,
+            head: head(status, headers, body.len()),
+            body: body.to_vec(),
+        }
+    }
+
+    fn head(status: &str, headers: &[(&str, &str)], len: usize) -> String {
+        let mut h = format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\n");
+        for (k, v) in headers {
+            h.push_str(&format!("{k}: {v}\r\n"));
+        }
+        h + "\r\n"
+    }
+
+    /// Reads and drops a request body of `len` bytes.
+    fn drain(body: &mut dyn Read, len: u64) {
+        let _ = std::io::copy(&mut body.take(len), &mut std::io::sink());
+    }
+
+    /// Method, path, body length and the body to read; returns the answer.
+    type Handler = dyn Fn(&str, &str, u64, &mut dyn Read) -> Answer + Send + Sync;
+
+    /// A registry on 127.0.0.1 that answers as told, or (`silent`) takes
+    /// connections and never writes a byte. Dropping it closes every
+    /// connection and joins every thread it started.
+    struct Server {
+        addr: String,
+        stop: Arc<AtomicBool>,
+        conns: Arc<Mutex<Vec<TcpStream>>>,
+        threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+        acceptor: Option<JoinHandle<()>>,
+    }
+
+    impl Server {
+        fn silent() -> Server {
+            Server::start(None)
+        }
+
+        fn answering(
+            h: impl Fn(&str, &str, u64, &mut dyn Read) -> Answer + Send + Sync + 'static,
+        ) -> Server {
+            Server::start(Some(Arc::new(h)))
+        }
+
+        fn start(handler: Option<Arc<Handler>>) -> Server {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let stop = Arc::new(AtomicBool::new(false));
+            let conns = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
+            let threads = Arc::new(Mutex::new(Vec::new()));
+            let acceptor = {
+                let (stop, conns, threads) = (stop.clone(), conns.clone(), threads.clone());
+                std::thread::spawn(move || {
+                    for stream in listener.incoming() {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let Ok(stream) = stream else { continue };
+                        let kept = stream.try_clone().unwrap();
+                        conns.lock().unwrap().push(stream.try_clone().unwrap());
+                        let handler = handler.clone();
+                        threads.lock().unwrap().push(std::thread::spawn(move || {
+                            serve(stream, handler);
+                            // Hang up for real (the server keeps a handle).
+                            let _ = kept.shutdown(Shutdown::Both);
+                        }));
+                    }
+                })
+            };
+            Server {
+                addr,
+                stop,
+                conns,
+                threads,
+                acceptor: Some(acceptor),
+            }
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            let _ = TcpStream::connect(&self.addr); // wakes the acceptor
+            if let Some(a) = self.acceptor.take() {
+                let _ = a.join();
+            }
+            for c in self.conns.lock().unwrap().drain(..) {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+            let threads: Vec<_> = self.threads.lock().unwrap().drain(..).collect();
+            for t in threads {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// One connection: requests one after another until it closes.
+    fn serve(stream: TcpStream, handler: Option<Arc<Handler>>) {
+        let mut out = stream.try_clone().unwrap();
+        let mut r = BufReader::new(stream);
+        let hold = |r: &mut BufReader<TcpStream>| {
+            // Keeps the connection without answering, until it is shut down.
+            let _ = std::io::copy(r, &mut std::io::sink());
+        };
+        let Some(handler) = handler else {
+            return hold(&mut r);
+        };
+        // Hang up on a TLS handshake, so the client goes on to plain http.
+        match r.fill_buf() {
+            Ok(b) if b.first() == Some(&0x16) => return,
+            Ok(b) if !b.is_empty() => {}
+            _ => return,
+        }
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let mut parts = line.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            );
+            let mut len = 0u64;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 {
+                    return;
+                }
+                if h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            match handler(&method, &path, len, &mut r) {
+                Answer::Nothing => return hold(&mut r),
+                Answer::HeadOnly(head) => {
+                    let _ = out.write_all(head.as_bytes());
+                    return hold(&mut r);
+                }
+                Answer::Reply { delay, head, body } => {
+                    std::thread::sleep(delay);
+                    if out.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(delay);
+                    if out.write_all(&body).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn client(stall: Duration) -> Client {
+        let mut c = Client::new(RegistryHosts::default()).unwrap();
+        c.stall = stall;
+        c
+    }
+
+    const SHORT: Duration = Duration::from_millis(300);
+
+    /// Fails `f`'s call if it did not end within a few stalls.
+    fn timed<T>(f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        let took = t.elapsed();
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        out
+    }
+
+    #[test]
+    fn a_registry_that_never_answers_fails_a_pull_instead_of_hanging() {
+        let s = Server::silent();
+        let c = client(SHORT);
+        let ep = &c.hosts().pull_endpoints(&s.addr)[0];
+        // https (a TLS handshake with no answer), then http: each bounded.
+        let e = timed(|| c.repository(ep, "library/x", &Credentials::default(), false))
+            .err()
+            .expect("a registry that never answers");
+        assert!(e.is_connect(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("Get \"http://{}/v2/\": no response within 300 ms", s.addr)
+        );
+    }
+
+    #[test]
+    fn an_index_that_never_answers_fails_a_search_instead_of_hanging() {
+        let s = Server::silent();
+        let c = client(SHORT);
+        let e = timed(|| c.search(&s.addr, "busybox", 25, &Credentials::default()))
+            .expect_err("an index that never answers");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Get \"http://{}/v1/search?q=busybox&n=25\": no response within 300 ms",
+                s.addr
+            )
+        );
+    }
+
+    /// `/v2/` answers; a manifest request gets no head (`silent`), or a head
+    /// and no body (`headless`).
+    fn manifest_server() -> Server {
+        Server::answering(|method, path, len, body| {
+            drain(body, len);
+            match (method, path) {
+                ("GET", "/v2/") => reply("200 OK", &[], b"{}", Duration::ZERO),
+                (_, p) if p.ends_with("/manifests/silent") => Answer::Nothing,
+                (_, p) if p.ends_with("/manifests/headless") => Answer::HeadOnly(head(
+                    "200 OK",
+                    &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                    100,
+                )),
+                _ => reply("404 Not Found", &[], b"", Duration::ZERO),
+            }
+        })
+    }
+
+    #[test]
+    fn a_manifest_that_never_comes_fails_instead_of_hanging() {
+        let s = manifest_server();
+        let c = client(SHORT);
+        let ep = &c.hosts().pull_endpoints(&s.addr)[0];
+        let repo = c
+            .repository(ep, "library/x", &Credentials::default(), false)
+            .unwrap();
+        let e = timed(|| repo.get_manifest("silent")).expect_err("no response head");
+        assert!(e.is_connect(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Get \"http://{}/v2/library/x/manifests/silent\": no response within 300 ms",
+                s.addr
+            )
+        );
+        let e = timed(|| repo.get_manifest("headless")).expect_err("no body");
+        assert!(e.is_connect(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Get \"http://{}/v2/library/x/manifests/headless\": no data for 300 ms",
+                s.addr
+            )
+        );
+    }
+
+    #[test]
+    fn a_slow_registry_within_the_bound_still_answers() {
+        let slow = Duration::from_millis(300);
+        let s = Server::answering(move |method, path, len, body| {
+            drain(body, len);
+            match (method, path) {
+                ("GET", "/v2/") => reply("200 OK", &[], b"{}", slow),
+                ("GET", "/v2/library/x/manifests/latest") => reply(
+                    "200 OK",
+                    &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                    br#"{"schemaVersion":2}"#,
+                    slow,
+                ),
+                ("GET", p) if p.starts_with("/v1/search?") => reply(
+                    "200 OK",
+                    &[("Content-Type", "application/json")],
+                    br#"{"results":[{"name":"library/x","star_count":3}]}"#,
+                    slow,
+                ),
+                _ => reply("404 Not Found", &[], b"", Duration::ZERO),
+            }
+        });
+        // Each head and each body comes 300 ms after the last thing sent.
+        let c = client(Duration::from_secs(1));
+        let ep = &c.hosts().pull_endpoints(&s.addr)[0];
+        let repo = c
+            .repository(ep, "library/x", &Credentials::default(), false)
+            .unwrap();
+        let m = repo.get_manifest("latest").unwrap();
+        assert_eq!(m.bytes, br#"{"schemaVersion":2}"#);
+        assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
+        let found = c.search(&s.addr, "x", 25, &Credentials::default()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "library/x");
+        assert_eq!(found[0].star_count, 3);
+    }
+
+    /// `/v2/` and upload sessions answer; a PATCH body is read only once
+    /// `go` is set and `wait` has passed after it, then answered with
+    /// `patch`; the closing PUT is answered.
+    fn upload_server(
+        go: Arc<AtomicBool>,
+        wait: Duration,
+        patch: impl Fn() -> Answer + Send + Sync + 'static,
+    ) -> Server {
+        Server::answering(move |method, path, len, body| {
+            let location = [("Location", "/v2/library/x/blobs/uploads/u1")];
+            match (method, path) {
+                ("PATCH", "/v2/library/x/blobs/uploads/u1") => {
+                    let t = Instant::now();
+                    while !go.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(10) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    std::thread::sleep(wait);
+                    drain(body, len);
+                    patch()
+                }
+                ("POST", "/v2/library/x/blobs/uploads/") => {
+                    drain(body, len);
+                    reply("202 Accepted", &location, b"", Duration::ZERO)
+                }
+                ("PUT", p) if p.starts_with("/v2/library/x/blobs/uploads/u1?digest=") => {
+                    drain(body, len);
+                    reply("201 Created", &[], b"", Duration::ZERO)
+                }
+                _ => {
+                    drain(body, len);
+                    reply("200 OK", &[], b"{}", Duration::ZERO)
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn an_upload_that_gets_no_answer_fails_once_its_body_is_sent() {
+        let go = Arc::new(AtomicBool::new(true));
+        let s = upload_server(go, Duration::ZERO, || Answer::Nothing);
+        let c = client(SHORT);
+        let ep = c.hosts().push_endpoint(&s.addr);
+        let repo = c
+            .repository(&ep, "library/x", &Credentials::default(), true)
+            .unwrap();
+        let data = vec![7u8; 4096];
+        let digest = berth_image::sha256_digest(&data);
+        let e = timed(|| repo.upload_blob(&digest, 4096, None, &mut &data[..], &mut |_| {}))
+            .expect_err("no answer to the PATCH");
+        assert!(e.is_connect(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Get \"PATCH http://{}/v2/library/x/blobs/uploads/u1\": no response within 300 ms",
+                s.addr
+            )
+        );
+    }
+
+    #[test]
+    fn an_upload_body_slower_than_the_bound_is_not_cut_short() {
+        // The registry reads nothing of the body until 3 stalls after
+        // `finish` was called: the body (more than the sockets buffer, less
+        // than they and the upload queue hold) is still going out then, so
+        // no bound may run yet.
+        let go = Arc::new(AtomicBool::new(false));
+        let s = upload_server(go.clone(), SHORT * 3, || {
+            reply(
+                "202 Accepted",
+                &[("Location", "/v2/library/x/blobs/uploads/u1")],
+                b"",
+                Duration::ZERO,
+            )
+        });
+        let c = client(SHORT);
+        let ep = c.hosts().push_endpoint(&s.addr);
+        let repo = c
+            .repository(&ep, "library/x", &Credentials::default(), true)
+            .unwrap();
+        const SIZE: usize = 6 << 20;
+        let mut up = repo.start_upload(None, Some(SIZE as u64)).unwrap();
+        for _ in 0..SIZE / UPLOAD_CHUNK {
+            assert!(up.send(Bytes::from(vec![1u8; UPLOAD_CHUNK])));
+        }
+        go.store(true, Ordering::SeqCst);
+        let t = Instant::now();
+        let (digest, size) = up
+            .finish(Some("sha256:0000"), Ok(()))
+            .expect("the upload completes once the registry reads it");
+        assert_eq!((digest.as_str(), size), ("sha256:0000", SIZE as u64));
+        assert!(t.elapsed() >= SHORT * 3, "{:?}", t.elapsed());
     }
 }
