@@ -300,11 +300,20 @@ impl Spare {
             .stdin
             .take()
             .ok_or_else(|| std::io::Error::other("arguments already given"))?;
-        // SAFETY: plain syscalls on a pid of ours. getpriority's -1 is also a valid nice
-        // value; a failed call leaves the spare as it is, which setpriority then reports.
-        let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, self.pid as libc::id_t, ours) } != 0 {
-            return Err(std::io::Error::last_os_error());
+        // SAFETY: plain syscalls on a pid of ours and on this thread. getpriority's -1 is
+        // also a valid nice value; a failed call leaves the spare as it is, which the
+        // setting calls then report.
+        unsafe {
+            let policy = libc::sched_getscheduler(0);
+            let mut param = libc::sched_param { sched_priority: 0 };
+            libc::sched_getparam(0, &mut param);
+            if libc::sched_setscheduler(self.pid, policy, &param) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let ours = libc::getpriority(libc::PRIO_PROCESS, 0);
+            if libc::setpriority(libc::PRIO_PROCESS, self.pid as libc::id_t, ours) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
         stdin.write_all(&args.to_nul_terminated())
         // Dropping stdin is the end of the arguments.

@@ -300,6 +300,10 @@ pub(crate) struct Monitor {
     /// Held until the runtime's state of this run is deleted: the next run of the same
     /// container (a restart) waits for it, as the exit is answered before the delete.
     cleanup_lock: Option<fs::File>,
+    /// The init's mount namespace, held until its exit is answered: the last process of
+    /// a mount namespace tears its mounts down (and waits out an RCU grace period)
+    /// before its parent hears of the exit; with this held, the shim does it afterwards.
+    init_mnt_ns: Option<fs::File>,
 }
 
 impl Monitor {
@@ -362,6 +366,8 @@ impl Monitor {
             status: None,
             shutdown_at: None,
             cleanup_lock: Some(cleanup_lock),
+            // None only if the init is already gone, which then has nothing to tear down.
+            init_mnt_ns: fs::File::open(format!("/proc/{pid}/ns/mnt")).ok(),
         };
         let pids = [
             (INIT_PID_FILE, pid),
@@ -1172,6 +1178,7 @@ impl Monitor {
         self.status = Some(status);
         self.shutdown_at = Some(Instant::now() + SHUTDOWN_GRACE);
         self.flush_conns();
+        self.init_mnt_ns = None;
         let _ = self.runtime.delete(&self.id, true);
         self.cleanup_lock = None;
     }
