@@ -830,11 +830,9 @@ impl Daemon {
         }
         let _op = c.lock_op();
         let dir = self.containers.dir(&c.id);
-        {
-            let mut r = c.record();
-            r.state.status = Status::Removing;
-            let _ = r.save_state(&dir);
-        }
+        // In memory only: the rename in remove_rw is what commits the removal, and a
+        // crash before it leaves the container as it was, to be removed again.
+        c.record().state.status = Status::Removing;
         let rec = c.record().clone();
         let t0 = std::time::Instant::now();
         run::remove_rw(&dir, &self.containers.run_dir(&c.id))?;
