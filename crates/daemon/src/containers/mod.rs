@@ -1000,14 +1000,18 @@ impl Daemon {
     }
 }
 
-/// Moves the calling thread (only: Linux keeps the policy per thread) to `SCHED_IDLE`:
-/// work done ahead or after the fact (spare shims, namespaces made ahead, deleting
-/// removed containers) then runs only on a CPU nothing else wants. A nice value still
-/// took about a tenth of a CPU from the start it was racing on a 2-core host.
+/// The nice value of work done ahead or after the fact (spare shims, namespaces made
+/// ahead, deleting removed containers): it takes idle time, not time from containers
+/// and requests at work. Not `SCHED_IDLE`: this work takes kernel locks a start needs
+/// too (the mount namespace's, the parent directory's, rtnl), and a starved holder
+/// would stall the start; the spare shim's exec, which takes none, runs idle-class.
+const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling thread (only: Linux keeps a nice value per thread) to
+/// [`BACKGROUND_NICE`].
 pub(crate) fn lower_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid param.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    // SAFETY: setpriority on the calling thread (who = 0), no pointers.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
 }
 
 /// Read once: std asks the cgroup files (mountinfo, quotas) at every call.
