@@ -250,26 +250,17 @@ pub struct Spare {
 }
 
 impl Spare {
-    /// Runs `berth shim --spare` and reaps its launcher. The spare runs `SCHED_IDLE`;
-    /// [`spawn`] gives it the policy and priority of the thread that hands it a container.
+    /// Runs `berth shim --spare` and reaps its launcher. The spare runs with the calling
+    /// thread's policy and priority (a caller starting spares ahead may lower its own
+    /// first); [`spawn`] gives it those of the thread that hands it a container.
     pub fn start(berth_exe: &Path) -> std::io::Result<Spare> {
-        let mut cmd = Command::new(berth_exe);
-        cmd.arg0("berth")
+        let mut child = Command::new(berth_exe)
+            .arg0("berth")
             .args(["shim", SPARE_FLAG])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // SAFETY: between fork and exec only sched_setscheduler, async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                // Its exec and start (~2.5 ms of CPU) then take only CPU time nothing
-                // else wants; [`Spare::give`] sets the caller's policy back.
-                let param = libc::sched_param { sched_priority: 0 };
-                libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn()?;
+            .stderr(Stdio::piped())
+            .spawn()?;
         let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
         // The first process exits right after forking the monitor.
         let launcher = child.wait()?;

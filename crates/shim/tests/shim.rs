@@ -233,9 +233,29 @@ fn a_spare_shim_runs_the_container_it_is_given() {
         false,
         false,
     );
-    let spare = Spare::start(Path::new(SHIM)).unwrap();
+    // Started idle-class (as the daemon starts spares), it runs its container with the
+    // policy of the thread that hands it over.
+    let set = |policy| {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler on this test's own thread.
+        assert_eq!(unsafe { libc::sched_setscheduler(0, policy, &param) }, 0);
+    };
+    set(libc::SCHED_IDLE);
+    let spare = Spare::start(Path::new(SHIM));
+    set(libc::SCHED_OTHER);
+    let spare = spare.unwrap();
+    // SAFETY: sched_getscheduler on pids of ours.
+    assert_eq!(
+        unsafe { libc::sched_getscheduler(spare.pid()) },
+        libc::SCHED_IDLE
+    );
     let pid = spawn(&f.args, Path::new(SHIM), Some(spare)).unwrap();
     assert!(pid > 0);
+    assert_eq!(
+        unsafe { libc::sched_getscheduler(pid) },
+        unsafe { libc::sched_getscheduler(0) },
+        "the container kept the spare's policy"
+    );
     let client = ShimClient::connect(&f.args.state).unwrap();
     client.start().unwrap();
     assert_eq!(client.wait().unwrap().exit_code, 4);

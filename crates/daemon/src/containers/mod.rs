@@ -188,12 +188,14 @@ impl Containers {
         let started = std::thread::Builder::new()
             .name("spare-shim".into())
             .spawn(move || {
-                // Below the containers and requests at work; the spare inherits it until
-                // it is handed a container.
+                // Below the containers and requests at work.
                 lower_priority();
+                let netns = need_netns.then(berth_network::new_namespace);
+                // The spare's exec and start (~2.5 ms of CPU) take no lock a start needs:
+                // idle class, which the spare keeps until it is handed a container.
+                idle_class();
                 // The running binary itself, even when an upgrade replaced the file.
                 let shim = need_shim.then(|| berth_shim::Spare::start(Path::new("/proc/self/exe")));
-                let netns = need_netns.then(berth_network::new_namespace);
                 let mut slot = spare.lock().unwrap_or_else(|e| e.into_inner());
                 slot.starting = false;
                 match shim {
@@ -1004,7 +1006,7 @@ impl Daemon {
 /// ahead, deleting removed containers): it takes idle time, not time from containers
 /// and requests at work. Not `SCHED_IDLE`: this work takes kernel locks a start needs
 /// too (the mount namespace's, the parent directory's, rtnl), and a starved holder
-/// would stall the start; the spare shim's exec, which takes none, runs idle-class.
+/// would stall the start; the spare shim's exec, which takes none, runs [`idle_class`].
 const BACKGROUND_NICE: i32 = 10;
 
 /// Lowers the calling thread (only: Linux keeps a nice value per thread) to
@@ -1012,6 +1014,14 @@ const BACKGROUND_NICE: i32 = 10;
 pub(crate) fn lower_priority() {
     // SAFETY: setpriority on the calling thread (who = 0), no pointers.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+}
+
+/// Moves the calling thread to `SCHED_IDLE`: it runs only on a CPU nothing else wants.
+/// For work that holds no lock others wait on (see [`BACKGROUND_NICE`]).
+pub(crate) fn idle_class() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid param.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
 }
 
 /// Read once: std asks the cgroup files (mountinfo, quotas) at every call.
