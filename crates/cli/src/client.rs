@@ -2,6 +2,8 @@
 //! docker's version negotiation and berth's daemon autostart.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -119,8 +121,10 @@ pub fn reader_body(reader: Box<dyn AsyncRead + Send + Unpin>) -> Body {
 pub struct Client {
     host: Host,
     host_str: String,
-    /// Negotiated API version, used as the `/vX.Y` prefix.
-    version: String,
+    /// The `/vX.Y` prefix: this client's own version until a daemon says it is older.
+    version: Arc<Mutex<String>>,
+    /// The daemon has taken a request at `version`, or negotiation set it.
+    settled: Arc<AtomicBool>,
 }
 
 impl Client {
@@ -129,12 +133,25 @@ impl Client {
         Ok(Client {
             host: parse_host(host_str)?,
             host_str: host_str.to_string(),
-            version: API_VERSION.to_string(),
+            version: Arc::new(Mutex::new(API_VERSION.to_string())),
+            settled: Arc::new(AtomicBool::new(false)),
         })
     }
 
-    pub fn version(&self) -> &str {
-        &self.version
+    pub fn version(&self) -> String {
+        self.version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Connects once and hangs up: whether a daemon listens, without a request.
+    pub async fn probe(&self) -> Result<()> {
+        match &self.host {
+            Host::Unix(p) => tokio::net::UnixStream::connect(p).await.map(drop),
+            Host::Tcp(a) => tokio::net::TcpStream::connect(a.as_str()).await.map(drop),
+        }
+        .map_err(|e| self.connect_error(e))
     }
 
     /// Sends one request on a fresh connection (a CLI makes few requests).
@@ -206,24 +223,42 @@ impl Client {
     }
 
     /// Pings and downgrades to the server's version when it is older, as docker does.
-    pub async fn negotiate(&mut self) -> Result<()> {
+    pub async fn negotiate(&self) -> Result<()> {
         let server = self.ping().await?;
-        self.version = negotiated_version(server.as_deref());
+        *self.version.lock().unwrap_or_else(|e| e.into_inner()) =
+            negotiated_version(server.as_deref());
+        self.settled.store(true, Ordering::Relaxed);
         Ok(())
     }
 
     /// The versioned path with its query string.
     pub fn url(&self, path: &str, query: &[(&str, String)]) -> String {
         let q = encode_query(query);
+        let v = self.version();
         if q.is_empty() {
-            format!("/v{}{path}", self.version)
+            format!("/v{v}{path}")
         } else {
-            format!("/v{}{path}?{q}", self.version)
+            format!("/v{v}{path}?{q}")
         }
     }
 
-    /// A versioned request; error statuses become [`CliError::Daemon`].
+    /// A versioned request; error statuses become [`CliError::Daemon`]. A body that
+    /// cannot be sent twice goes out only once the version is settled (a ping first).
     pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> Result<Response<Incoming>> {
+        if !self.settled.load(Ordering::Relaxed) {
+            self.negotiate().await?;
+        }
+        self.request_once(method, path, query, headers, body).await
+    }
+
+    async fn request_once(
         &self,
         method: Method,
         path: &str,
@@ -242,9 +277,42 @@ impl Client {
         Ok(resp)
     }
 
+    /// A versioned request whose body can be made again: sent at once at this client's
+    /// version, and only if the daemon answers that it is older, negotiated (docker's
+    /// ping) and sent again. A current daemon costs no ping round trip.
+    async fn request_replayable(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+        body: impl Fn() -> Body,
+    ) -> Result<Response<Incoming>> {
+        if self.settled.load(Ordering::Relaxed) {
+            return self
+                .request_once(method, path, query, headers, body())
+                .await;
+        }
+        match self
+            .request_once(method.clone(), path, query, headers, body())
+            .await
+        {
+            Err(CliError::Daemon { status, message }) if is_version_too_new(status, &message) => {
+                self.negotiate().await?;
+                self.request_once(method, path, query, headers, body())
+                    .await
+            }
+            Err(e) => Err(e),
+            Ok(resp) => {
+                self.settled.store(true, Ordering::Relaxed);
+                Ok(resp)
+            }
+        }
+    }
+
     pub async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         let resp = self
-            .request(Method::GET, path, query, &[], empty_body())
+            .request_replayable(Method::GET, path, query, &[], empty_body)
             .await?;
         parse_json(&read_body(resp).await?)
     }
@@ -255,14 +323,14 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value> {
-        let (headers, b) = match body {
-            Some(v) => (
-                vec![("Content-Type", "application/json".to_string())],
-                json_body(v),
-            ),
-            None => (vec![], empty_body()),
+        let headers = match body {
+            Some(_) => vec![("Content-Type", "application/json".to_string())],
+            None => vec![],
         };
-        let resp = self.request(Method::POST, path, query, &headers, b).await?;
+        let make = || body.map_or_else(empty_body, json_body);
+        let resp = self
+            .request_replayable(Method::POST, path, query, &headers, make)
+            .await?;
         let bytes = read_body(resp).await?;
         if bytes.is_empty() {
             return Ok(Value::Null);
@@ -279,16 +347,20 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<hyper::upgrade::Upgraded> {
-        let (content_type, b) = match body {
-            Some(v) => ("application/json", json_body(v)),
-            None => ("text/plain", empty_body()),
+        let content_type = if body.is_some() {
+            "application/json"
+        } else {
+            "text/plain"
         };
         let headers = [
             ("Connection", "Upgrade".to_string()),
             ("Upgrade", "tcp".to_string()),
             ("Content-Type", content_type.to_string()),
         ];
-        let resp = self.request(Method::POST, path, query, &headers, b).await?;
+        let make = || body.map_or_else(empty_body, json_body);
+        let resp = self
+            .request_replayable(Method::POST, path, query, &headers, make)
+            .await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             return Err(CliError::msg(format!(
                 "unexpected status code from the daemon for a hijacked request: {}",
@@ -302,7 +374,7 @@ impl Client {
 
     pub async fn delete_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         let resp = self
-            .request(Method::DELETE, path, query, &[], empty_body())
+            .request_replayable(Method::DELETE, path, query, &[], empty_body)
             .await?;
         parse_json(&read_body(resp).await?)
     }
@@ -321,6 +393,12 @@ where
         }
     });
     Ok(sender)
+}
+
+/// dockerd's answer to a path versioned newer than it speaks: "client version 1.50 is
+/// too new. Maximum supported API version is 1.41".
+fn is_version_too_new(status: u16, message: &str) -> bool {
+    status == 400 && message.starts_with("client version ") && message.contains(" is too new")
 }
 
 /// min(client, server) as docker computes it; no header means 1.24.
@@ -430,6 +508,120 @@ mod tests {
                 ]
             ),
             "/v1.50/images/json?all=1&filters=%7B%22dangling%22%3A%7B%22true%22%3Atrue%7D%7D"
+        );
+    }
+
+    /// A daemon on a Unix socket in `dir` answering `n` requests (one per connection)
+    /// from `answer(request line)`; returns the request lines it was sent.
+    fn fake_daemon(
+        dir: &std::path::Path,
+        n: usize,
+        answer: fn(&str) -> String,
+    ) -> std::thread::JoinHandle<Vec<String>> {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::os::unix::net::UnixListener::bind(dir.join("d.sock")).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while seen.len() < n && std::time::Instant::now() < deadline {
+                let Ok((conn, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                let mut r = BufReader::new(conn);
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue; // a probe: connected and hung up
+                }
+                let mut h = String::new();
+                while r.read_line(&mut h).unwrap_or(0) > 2 {
+                    h.clear();
+                }
+                let req = line.trim_end().trim_end_matches(" HTTP/1.1").to_string();
+                r.get_mut().write_all(answer(&req).as_bytes()).unwrap();
+                seen.push(req);
+            }
+            seen
+        })
+    }
+
+    fn http(status: &str, headers: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn run_client(dir: &std::path::Path) -> (Client, Value, Value) {
+        let c = Client::new(&format!("unix://{}", dir.join("d.sock").display())).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (a, b) = rt.block_on(async {
+            c.probe().await.unwrap();
+            let a = c.get_json("/containers/json", &[]).await.unwrap();
+            let b = c.post_json("/containers/x/stop", &[], None).await.unwrap();
+            (a, b)
+        });
+        (c, a, b)
+    }
+
+    #[test]
+    fn a_current_daemon_is_asked_without_a_ping() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = fake_daemon(dir.path(), 2, |req| {
+            if req.starts_with("HEAD /_ping") {
+                http("200 OK", "API-Version: 1.50\r\n", "")
+            } else {
+                http("200 OK", "", "[]")
+            }
+        });
+        let (c, a, _) = run_client(dir.path());
+        assert_eq!(a, serde_json::json!([]));
+        assert_eq!(c.version(), API_VERSION);
+        drop(c);
+        let seen = daemon.join().unwrap();
+        assert_eq!(
+            seen,
+            [
+                "GET /v1.50/containers/json",
+                "POST /v1.50/containers/x/stop"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_older_daemon_is_asked_again_at_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = fake_daemon(dir.path(), 4, |req| {
+            if req.starts_with("HEAD /_ping") {
+                http("200 OK", "API-Version: 1.41\r\n", "")
+            } else if req.contains("/v1.50/") {
+                http(
+                    "400 Bad Request",
+                    "",
+                    r#"{"message":"client version 1.50 is too new. Maximum supported API version is 1.41"}"#,
+                )
+            } else {
+                http("200 OK", "", "[]")
+            }
+        });
+        let (c, a, b) = run_client(dir.path());
+        assert_eq!((a, b), (serde_json::json!([]), serde_json::json!([])));
+        assert_eq!(c.version(), "1.41");
+        drop(c);
+        let seen = daemon.join().unwrap();
+        assert_eq!(
+            seen,
+            [
+                "GET /v1.50/containers/json",
+                "HEAD /_ping",
+                "GET /v1.41/containers/json",
+                "POST /v1.41/containers/x/stop"
+            ]
         );
     }
 

@@ -135,13 +135,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The connected, version-negotiated client; starts the daemon if allowed.
+    /// The client, once a daemon is found listening (started if allowed). The API
+    /// version is settled by the first request (see `Client::request`).
     pub async fn client(&mut self) -> Result<Client> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let mut c = Client::new(&self.opts.host)?;
-        match c.negotiate().await {
+        let c = Client::new(&self.opts.host)?;
+        match c.probe().await {
             Ok(()) => {}
             Err(CliError::Connect(h))
                 if self.opts.host_is_default && crate::autostart::is_root() =>
@@ -151,7 +152,7 @@ impl<'a> Ctx<'a> {
                     .map_err(|e| CliError::msg(format!("failed to start the berth daemon: {e}")))?;
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
                 loop {
-                    if c.negotiate().await.is_ok() {
+                    if c.probe().await.is_ok() {
                         break;
                     }
                     if let Ok(Some(status)) = child.try_wait() {

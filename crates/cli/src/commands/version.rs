@@ -153,14 +153,19 @@ pub fn render_default(client: &Value, server: Option<&Value>) -> String {
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, p: &Parsed) -> Result<()> {
-    let (server, err) = match ctx.client().await {
+    // The client's column shows the negotiated version, as docker's does.
+    let client = match ctx.client().await {
+        Ok(c) => c.negotiate().await.map(|()| c),
+        Err(e) => Err(e),
+    };
+    let (server, err) = match client {
         Ok(c) => match c.get_json("/version", &[]).await {
             Ok(mut v) => {
                 // Templates use Go's field name APIVersion.
                 if let Some(api) = v.get("ApiVersion").cloned() {
                     v["APIVersion"] = api;
                 }
-                (Some((v, c.version().to_string())), None)
+                (Some((v, c.version())), None)
             }
             Err(e) => (None, Some(e)),
         },
