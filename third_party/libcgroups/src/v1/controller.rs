@@ -30,10 +30,28 @@ pub(super) trait Controller {
 /// taking waits for an RCU grace period, 5–20 ms, unless the hierarchy is mounted with
 /// `favordynmods`. With one thread, the thread is the whole process.
 pub(super) fn move_task(pid: Pid, cgroup_path: &Path) -> Result<(), WrappedIoError> {
-    if pid == nix::unistd::getpid() && threads_of_self() == Some(1) {
+    if pid == nix::unistd::getpid() && single_threaded() {
         return common::write_cgroup_file(cgroup_path.join(CGROUP_TASKS), 0);
     }
     common::write_cgroup_file(cgroup_path.join(CGROUP_PROCS), pid)
+}
+
+/// Whether the calling process has one thread, read once per process (the pid it was
+/// read for is kept: a forked child reads again). A process that moves itself once per
+/// hierarchy asks a dozen times in a row; one that starts threads between its own moves
+/// would have to read again, and none of libcontainer's does.
+fn single_threaded() -> bool {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    // The pid read for, shifted left one bit, plus the answer; 0 when never read.
+    static KNOWN: AtomicI64 = AtomicI64::new(0);
+    let me = i64::from(nix::unistd::getpid().as_raw());
+    let known = KNOWN.load(Ordering::Relaxed);
+    if known != 0 && known >> 1 == me {
+        return known & 1 == 1;
+    }
+    let single = threads_of_self() == Some(1);
+    KNOWN.store(me << 1 | i64::from(single), Ordering::Relaxed);
+    single
 }
 
 const CGROUP_TASKS: &str = "tasks";
