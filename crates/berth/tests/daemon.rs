@@ -220,6 +220,43 @@ fn a_second_daemon_on_the_same_exec_root_is_refused() {
 }
 
 #[test]
+fn an_exec_root_too_long_for_the_shim_sockets_is_refused_at_start() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-test.")
+        .tempdir()
+        .unwrap();
+    let exec_root = dir
+        .path()
+        .join("an-exec-root-whose-name-leaves-no-room-for-socket-paths");
+    let sock = dir.path().join("s.sock");
+    std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
+    let mut c = Command::new(BERTH);
+    c.arg("daemon")
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .arg("--data-root")
+        .arg(dir.path().join("data"))
+        .arg("--exec-root")
+        .arg(&exec_root)
+        .arg("--config-file")
+        .arg(dir.path().join("daemon.json"));
+    let r = run(c, None);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "exec root {} is too long: a container's shim socket, {}/c/",
+            exec_root.display(),
+            exec_root.display()
+        )) && r
+            .stderr
+            .contains("must fit in 107 bytes; use an exec root of at most"),
+        "{}",
+        r.stderr
+    );
+    assert!(!sock.exists(), "the API socket outlived the refusal");
+}
+
+#[test]
 fn kill9_after_acknowledged_changes_loses_nothing() {
     let mut d = TestDaemon::start();
     let a = d.import_tar(&small_rootfs_tar("a"), &["-c", "ENV K=v"], "crash/a:1");

@@ -127,11 +127,23 @@ struct SpareShim {
     starting: bool,
 }
 
+/// The longest path a Unix socket can be bound at (`sun_path` less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
 impl Containers {
     pub fn open(data_root: &Path, exec_root: &Path) -> Result<Containers> {
         let data_dir = data_root.join("containers");
         // Short on purpose: `<run>/<64-hex id>/shim.sock` must fit a socket path (108 bytes).
         let run_dir = exec_root.join("c");
+        let longest = run_dir.join("0".repeat(64)).join(berth_shim::SOCKET);
+        if longest.as_os_str().len() > MAX_SOCKET_PATH {
+            let room = MAX_SOCKET_PATH + exec_root.as_os_str().len() - longest.as_os_str().len();
+            return Err(Error::InvalidParameter(format!(
+                "exec root {} is too long: a container's shim socket, {}, must fit in {MAX_SOCKET_PATH} bytes; use an exec root of at most {room} bytes",
+                exec_root.display(),
+                longest.display()
+            )));
+        }
         std::fs::create_dir_all(&data_dir).map_err(Error::io("containers directory"))?;
         std::fs::create_dir_all(&run_dir).map_err(Error::io("containers run directory"))?;
         let mut map = BTreeMap::new();
