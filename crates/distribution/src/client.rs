@@ -1092,6 +1092,7 @@ impl Repository<'_> {
             body_done: Some(done_rx),
             hasher: size.is_none().then(Sha256::new),
             size: 0,
+            stalled: false,
         })
     }
 
@@ -1183,6 +1184,8 @@ pub struct BlobUpload<'r> {
     /// Hashes what is sent when the digest is not known in advance.
     hasher: Option<Sha256>,
     size: u64,
+    /// The registry took none of the body for `stall`: the PATCH was abandoned.
+    stalled: bool,
 }
 
 impl BlobUpload<'_> {
@@ -1193,9 +1196,24 @@ impl BlobUpload<'_> {
             h.update(&bytes);
         }
         self.size += bytes.len() as u64;
-        match &self.tx {
-            Some(tx) => tx.blocking_send(bytes).is_ok(),
-            None => false,
+        let Some(tx) = &self.tx else { return false };
+        let bytes = match tx.try_send(bytes) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(bytes)) => bytes,
+        };
+        // The queue is full: the registry is reading slower than this feeds it. It
+        // gets `stall` to take the next piece; a registry that stops reading would
+        // otherwise hold the push forever.
+        let client = self.repo.client;
+        match client.block_on(async { tokio::time::timeout(client.stall, tx.send(bytes)).await }) {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                self.stalled = true;
+                self.tx = None;
+                self.sent.abort();
+                false
+            }
         }
     }
 
@@ -1212,6 +1230,12 @@ impl BlobUpload<'_> {
         let url = std::mem::take(&mut self.url);
         let repo = self.repo;
         let client = repo.client;
+        if self.stalled {
+            return Err(DistError::Connect {
+                url: format!("PATCH {url}"),
+                message: format!("the registry took no data for {}", span(client.stall)),
+            });
+        }
         let body_done = self.body_done.take();
         let sent = &mut self.sent;
         let joined = client.block_on(async {
@@ -1766,6 +1790,49 @@ mod tests {
             e.to_string(),
             format!(
                 "Get \"PATCH http://{}/v2/library/x/blobs/uploads/u1\": no response within 300 ms",
+                s.addr
+            )
+        );
+    }
+
+    #[test]
+    fn an_upload_the_registry_stops_reading_fails_instead_of_hanging() {
+        // The registry takes the PATCH's head and none of its body: once the
+        // sockets and the upload queue are full, a send waits `stall` for room.
+        let go = Arc::new(AtomicBool::new(false));
+        let s = upload_server(go.clone(), Duration::ZERO, || {
+            reply(
+                "202 Accepted",
+                &[("Location", "/v2/library/x/blobs/uploads/u1")],
+                b"",
+                Duration::ZERO,
+            )
+        });
+        let c = client(SHORT);
+        let ep = c.hosts().push_endpoint(&s.addr);
+        let repo = c
+            .repository(&ep, "library/x", &Credentials::default(), true)
+            .unwrap();
+        const SIZE: usize = 256 << 20;
+        let mut up = repo.start_upload(None, Some(SIZE as u64)).unwrap();
+        let t = Instant::now();
+        let taken = (0..SIZE / UPLOAD_CHUNK)
+            .take_while(|_| up.send(Bytes::from(vec![1u8; UPLOAD_CHUNK])))
+            .count();
+        assert!(
+            taken < SIZE / UPLOAD_CHUNK,
+            "a registry reading nothing took it all"
+        );
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        let e = up
+            .finish(Some("sha256:0000"), Ok(()))
+            .expect_err("the registry stopped reading");
+        go.store(true, Ordering::SeqCst);
+        assert!(e.is_connect(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Get \"PATCH http://{}/v2/library/x/blobs/uploads/u1\": the registry took no data for 300 ms",
                 s.addr
             )
         );
