@@ -1795,12 +1795,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_upload_the_registry_stops_reading_fails_instead_of_hanging() {
-        // The registry takes the PATCH's head and none of its body: once the
-        // sockets and the upload queue are full, a send waits `stall` for room.
-        let go = Arc::new(AtomicBool::new(false));
-        let s = upload_server(go.clone(), Duration::ZERO, || {
+    /// An [`upload_server`] that reads a PATCH body only once `go` is set and
+    /// `wait` has passed, and a client with the short stall.
+    fn held_upload_server(go: Arc<AtomicBool>, wait: Duration) -> (Server, Client) {
+        let s = upload_server(go, wait, || {
             reply(
                 "202 Accepted",
                 &[("Location", "/v2/library/x/blobs/uploads/u1")],
@@ -1808,11 +1806,22 @@ mod tests {
                 Duration::ZERO,
             )
         });
-        let c = client(SHORT);
+        (s, client(SHORT))
+    }
+
+    fn upload_repo<'c>(c: &'c Client, s: &Server) -> Repository<'c> {
         let ep = c.hosts().push_endpoint(&s.addr);
-        let repo = c
-            .repository(&ep, "library/x", &Credentials::default(), true)
-            .unwrap();
+        c.repository(&ep, "library/x", &Credentials::default(), true)
+            .unwrap()
+    }
+
+    #[test]
+    fn an_upload_the_registry_stops_reading_fails_instead_of_hanging() {
+        // The registry takes the PATCH's head and none of its body: once the
+        // sockets and the upload queue are full, a send waits `stall` for room.
+        let go = Arc::new(AtomicBool::new(false));
+        let (s, c) = held_upload_server(go.clone(), Duration::ZERO);
+        let repo = upload_repo(&c, &s);
         const SIZE: usize = 256 << 20;
         let mut up = repo.start_upload(None, Some(SIZE as u64)).unwrap();
         let t = Instant::now();
@@ -1845,19 +1854,8 @@ mod tests {
         // than they and the upload queue hold) is still going out then, so
         // no bound may run yet.
         let go = Arc::new(AtomicBool::new(false));
-        let s = upload_server(go.clone(), SHORT * 3, || {
-            reply(
-                "202 Accepted",
-                &[("Location", "/v2/library/x/blobs/uploads/u1")],
-                b"",
-                Duration::ZERO,
-            )
-        });
-        let c = client(SHORT);
-        let ep = c.hosts().push_endpoint(&s.addr);
-        let repo = c
-            .repository(&ep, "library/x", &Credentials::default(), true)
-            .unwrap();
+        let (s, c) = held_upload_server(go.clone(), SHORT * 3);
+        let repo = upload_repo(&c, &s);
         const SIZE: usize = 6 << 20;
         let mut up = repo.start_upload(None, Some(SIZE as u64)).unwrap();
         for _ in 0..SIZE / UPLOAD_CHUNK {
