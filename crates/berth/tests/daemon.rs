@@ -220,7 +220,7 @@ fn a_second_daemon_on_the_same_exec_root_is_refused() {
 }
 
 #[test]
-fn an_exec_root_too_long_for_the_shim_sockets_is_refused_at_start() {
+fn an_exec_root_too_long_for_the_shim_sockets_serves_images_but_no_container() {
     let dir = tempfile::Builder::new()
         .prefix("berth-test.")
         .tempdir()
@@ -230,18 +230,38 @@ fn an_exec_root_too_long_for_the_shim_sockets_is_refused_at_start() {
         .join("an-exec-root-whose-name-leaves-no-room-for-socket-paths");
     let sock = dir.path().join("s.sock");
     std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
-    let mut c = Command::new(BERTH);
-    c.arg("daemon")
+    let mut child = Command::new(BERTH)
+        .arg("daemon")
         .arg("-H")
         .arg(format!("unix://{}", sock.display()))
         .arg("--data-root")
         .arg(dir.path().join("data"))
         .arg("--exec-root")
         .arg(&exec_root)
+        .arg("--bridge")
+        .arg("none")
         .arg("--config-file")
-        .arg(dir.path().join("daemon.json"));
-    let r = run(c, None);
-    assert_ne!(r.code, 0, "{}", r.stderr);
+        .arg(dir.path().join("daemon.json"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !sock.exists() && start.elapsed() < Duration::from_secs(10) {
+        assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let docker = |args: &[&str], stdin: Option<&[u8]>| {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", sock.display()))
+            .env("DOCKER_CONFIG", dir.path().join("docker-config"))
+            .args(args);
+        run(c, stdin)
+    };
+    let tar = busybox_rootfs_tar();
+    assert_eq!(docker(&["import", "-", "bb"], Some(&tar)).code, 0);
+    let r = docker(&["run", "--rm", "--network", "none", "bb", "true"], None);
+    assert_eq!(r.code, 125, "{}", r.stderr);
     assert!(
         r.stderr.contains(&format!(
             "exec root {} is too long: a container's shim socket, {}/c/",
@@ -253,7 +273,12 @@ fn an_exec_root_too_long_for_the_shim_sockets_is_refused_at_start() {
         "{}",
         r.stderr
     );
-    assert!(!sock.exists(), "the API socket outlived the refusal");
+    assert_eq!(docker(&["images", "-q"], None).code, 0);
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    assert!(child.wait().unwrap().success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(log.contains("containers cannot start"), "{log}");
 }
 
 #[test]

@@ -112,6 +112,8 @@ pub(crate) struct Containers {
     data_dir: PathBuf,
     /// `<exec-root>/c`
     run_dir: PathBuf,
+    /// Why no container can start here, when the exec root leaves no room for socket paths.
+    exec_root_too_long: Option<String>,
     map: RwLock<BTreeMap<String, Arc<Container>>>,
     execs: Mutex<BTreeMap<String, Arc<exec::Exec>>>,
     /// A shim started ahead of the next container start (see [`Containers::ready_spare`]).
@@ -135,15 +137,18 @@ impl Containers {
         let data_dir = data_root.join("containers");
         // Short on purpose: `<run>/<64-hex id>/shim.sock` must fit a socket path (108 bytes).
         let run_dir = exec_root.join("c");
+        // Images and registries work with any exec root; containers need their sockets.
         let longest = run_dir.join("0".repeat(64)).join(berth_shim::SOCKET);
-        if longest.as_os_str().len() > MAX_SOCKET_PATH {
+        let exec_root_too_long = (longest.as_os_str().len() > MAX_SOCKET_PATH).then(|| {
             let room = MAX_SOCKET_PATH + exec_root.as_os_str().len() - longest.as_os_str().len();
-            return Err(Error::InvalidParameter(format!(
+            let why = format!(
                 "exec root {} is too long: a container's shim socket, {}, must fit in {MAX_SOCKET_PATH} bytes; use an exec root of at most {room} bytes",
                 exec_root.display(),
                 longest.display()
-            )));
-        }
+            );
+            tracing::warn!("{why}; containers cannot start");
+            why
+        });
         std::fs::create_dir_all(&data_dir).map_err(Error::io("containers directory"))?;
         std::fs::create_dir_all(&run_dir).map_err(Error::io("containers run directory"))?;
         let mut map = BTreeMap::new();
@@ -176,6 +181,7 @@ impl Containers {
         Ok(Containers {
             data_dir,
             run_dir,
+            exec_root_too_long,
             map: RwLock::new(map),
             execs: Mutex::new(BTreeMap::new()),
             spare: Arc::default(),
@@ -511,6 +517,9 @@ impl Daemon {
 
     /// Starts a container whose op lock the caller holds; records and publishes the outcome.
     fn start_locked(&self, c: &Arc<Container>) -> Result<()> {
+        if let Some(why) = &self.containers.exec_root_too_long {
+            return Err(Error::InvalidParameter(why.clone()));
+        }
         let dir = self.containers.dir(&c.id);
         let run_dir = self.containers.run_dir(&c.id);
         let rec = c.record().clone();
