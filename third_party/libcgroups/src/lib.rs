@@ -19,10 +19,6 @@ pub mod systemd;
 #[cfg(not(feature = "systemd"))]
 #[path = "stub/systemd/mod.rs"]
 pub mod systemd;
-// berth's patch: a test double (its methods only panic), used only by
-// libcontainer's tests; not compiled into berth.
-#[cfg(test)]
-pub mod test_manager;
 #[cfg(feature = "v1")]
 pub mod v1;
 #[cfg(not(feature = "v1"))]
