@@ -67,6 +67,21 @@ fn unknown_config_key_is_an_error() {
     assert!(r.stderr.contains("daemon.json"), "{}", r.stderr);
 }
 
+/// Waits for a spawned daemon's API socket; a daemon that exits first fails the test
+/// with what it printed on stderr.
+fn wait_for_socket(child: &mut std::process::Child, sock: &std::path::Path) {
+    let start = Instant::now();
+    while !sock.exists() && start.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(st)) = child.try_wait() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("daemon exited with {st}: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(sock.exists(), "no socket at {} after 10 s", sock.display());
+}
+
 #[test]
 fn known_config_keys_are_accepted() {
     let d = TestDaemon::start();
@@ -88,16 +103,7 @@ fn known_config_keys_are_accepted() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while !sock.exists() && start.elapsed() < Duration::from_secs(10) {
-        if let Ok(Some(st)) = child.try_wait() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-            panic!("daemon exited with {st}: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(sock.exists());
+    wait_for_socket(&mut child, &sock);
     let r = run(
         {
             let mut c = Command::new("docker");
@@ -246,11 +252,7 @@ fn an_exec_root_too_long_for_the_shim_sockets_serves_images_but_no_container() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while !sock.exists() && start.elapsed() < Duration::from_secs(10) {
-        assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_socket(&mut child, &sock);
     let docker = |args: &[&str], stdin: Option<&[u8]>| {
         let mut c = Command::new("docker");
         c.env("DOCKER_HOST", format!("unix://{}", sock.display()))
