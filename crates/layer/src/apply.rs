@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
@@ -77,30 +77,31 @@ pub fn apply(reader: impl Read, target: &Path) -> Result<Applied, LayerError> {
     };
     let mut last = String::new();
     {
-        let mut buffered = BufReader::with_capacity(BUF_SIZE, &mut hashed);
-        {
-            let mut archive = tar::Archive::new(&mut buffered);
-            let entries = archive.entries().map_err(|source| LayerError::Read {
-                after: String::new(),
-                source,
-            })?;
-            for entry in entries {
-                let mut entry = entry.map_err(|source| LayerError::Read {
-                    after: last.clone(),
-                    source,
-                })?;
-                last = applier.entry(&mut entry)?;
-            }
-        }
-        // The diff id covers the whole stream, trailing zero blocks included.
-        io::copy(&mut buffered, &mut io::sink()).map_err(|source| LayerError::Read {
-            after: last,
+        let mut archive = tar::Archive::new(&mut hashed);
+        let entries = archive.entries().map_err(|source| LayerError::Read {
+            after: String::new(),
             source,
         })?;
+        for entry in entries {
+            let mut entry = entry.map_err(|source| LayerError::Read {
+                after: last.clone(),
+                source,
+            })?;
+            last = applier.entry(&mut entry)?;
+        }
     }
+    // The diff id covers the whole stream, trailing zero blocks included.
+    io::copy(&mut hashed, &mut io::sink()).map_err(|source| LayerError::Read {
+        after: last.clone(),
+        source,
+    })?;
     applier.set_dir_times()?;
+    let diff_id = hashed.digest().map_err(|source| LayerError::Read {
+        after: last,
+        source,
+    })?;
     Ok(Applied {
-        diff_id: hashed.digest(),
+        diff_id,
         size: applier.size,
     })
 }
