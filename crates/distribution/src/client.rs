@@ -46,6 +46,8 @@ const MAX_MANIFEST: usize = 4 << 20;
 /// or no body data for this long. [`Client`]'s `stall` starts as this.
 const STALL: Duration = Duration::from_secs(60);
 const UPLOAD_CHUNK: usize = 1 << 20;
+/// Response frames of a blob download read ahead of the sink.
+const READ_AHEAD: usize = 16;
 /// Pieces queued for an upload's PATCH body.
 const UPLOAD_QUEUE: usize = 8;
 const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
@@ -914,25 +916,46 @@ impl Repository<'_> {
         } else {
             sink.start(0, length).map_err(sink_err)?;
         }
+        // Frames are read ahead on the runtime while this thread writes and
+        // hashes the ones before: hyper reads the socket only when asked for
+        // the next frame, which had left each side idle half of a pull.
         let mut body = resp.into_body();
         let stall = self.client.stall;
+        let stalled = self.client.no_data(url.clone());
+        let failed = url.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        self.client.runtime().spawn(async move {
+            let last = loop {
+                let frame = match tokio::time::timeout(stall, body.frame()).await {
+                    Err(_) => break Err(stalled),
+                    Ok(None) => break Ok(None),
+                    Ok(Some(Err(e))) => {
+                        break Err(DistError::Connect {
+                            url: failed,
+                            message: chain(&e),
+                        })
+                    }
+                    Ok(Some(Ok(f))) => f,
+                };
+                if let Ok(data) = frame.into_data() {
+                    if tx.send(Ok(Some(data))).await.is_err() {
+                        // The sink failed and stopped reading.
+                        return;
+                    }
+                }
+            };
+            let _ = tx.send(last).await;
+        });
         loop {
-            let frame = self
-                .client
-                .block_on(async { tokio::time::timeout(stall, body.frame()).await })
-                .map_err(|_| self.client.no_data(url.clone()))?;
-            match frame {
-                None => return Ok(()),
-                Some(Err(e)) => {
+            match rx.blocking_recv() {
+                Some(Ok(Some(data))) => sink.write_bytes(data).map_err(sink_err)?,
+                Some(Ok(None)) => return Ok(()),
+                Some(Err(e)) => return Err(e),
+                None => {
                     return Err(DistError::Connect {
                         url,
-                        message: chain(&e),
+                        message: "the download stopped before the end of the blob".into(),
                     })
-                }
-                Some(Ok(f)) => {
-                    if let Ok(data) = f.into_data() {
-                        sink.write_bytes(data).map_err(sink_err)?;
-                    }
                 }
             }
         }
