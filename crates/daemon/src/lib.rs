@@ -145,7 +145,7 @@ impl Daemon {
 
     /// Where the runtime keeps its per-container state.
     pub(crate) fn runtime_root(&self) -> PathBuf {
-        self.config.exec_root.join("runtime")
+        containers::runtime_dir(&self.config.exec_root)
     }
 
     /// The binary of an external runtime, or None for the built-in one.

@@ -42,6 +42,7 @@ impl Snapshotter {
             fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
         }
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        berth_store::spread_subdirectories(&tmp);
         Ok(Snapshotter {
             root: root.to_path_buf(),
             tmp,
@@ -160,5 +161,18 @@ mod tests {
         drop(p);
         assert_eq!(fs::read_dir(root.path().join(".tmp")).unwrap().count(), 0);
         assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn preparations_are_made_under_a_top_directory_where_the_fs_has_one() {
+        use rustix::fs::{ioctl_getflags, IFlags};
+        let root = tempfile::tempdir().unwrap();
+        let s = Snapshotter::open(root.path()).unwrap();
+        let tmp = fs::File::open(&s.tmp).unwrap();
+        match ioctl_getflags(&tmp) {
+            // ext4 (the test machines' /tmp) and the other file systems with inode flags.
+            Ok(flags) => assert!(flags.contains(IFlags::TOPDIR), "{flags:?}"),
+            Err(e) => eprintln!("no inode flags here ({e}); nothing to check"),
+        }
     }
 }

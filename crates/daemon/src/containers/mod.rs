@@ -129,6 +129,11 @@ struct SpareShim {
     starting: bool,
 }
 
+/// The runtime's state directory (libcontainer makes one per container in it).
+pub(crate) fn runtime_dir(exec_root: &Path) -> PathBuf {
+    exec_root.join("runtime")
+}
+
 /// The longest path a Unix socket can be bound at (`sun_path` less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -151,6 +156,12 @@ impl Containers {
         });
         std::fs::create_dir_all(&data_dir).map_err(Error::io("containers directory"))?;
         std::fs::create_dir_all(&run_dir).map_err(Error::io("containers run directory"))?;
+        let runtime_dir = runtime_dir(exec_root);
+        std::fs::create_dir_all(&runtime_dir).map_err(Error::io("runtime state directory"))?;
+        // A container's directories are made and removed with it.
+        for dir in [&data_dir, &run_dir, &runtime_dir] {
+            berth_store::spread_subdirectories(dir);
+        }
         let mut map = BTreeMap::new();
         for entry in std::fs::read_dir(&data_dir).map_err(Error::io("containers directory"))? {
             let entry = entry.map_err(Error::io("containers directory"))?;
