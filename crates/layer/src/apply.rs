@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
@@ -46,7 +46,7 @@ pub(crate) const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
 ///
 /// Files are not fsync'ed; sync the filesystem once afterwards if needed. On
 /// error the target is left half-written: the caller deletes it.
-pub fn apply(reader: impl Read, target: &Path) -> Result<Applied, LayerError> {
+pub fn apply(reader: impl BufRead, target: &Path) -> Result<Applied, LayerError> {
     let target_err = |e: Errno| LayerError::Target {
         path: target.to_path_buf(),
         source: e.into(),

@@ -25,7 +25,8 @@ mod write;
 #[cfg(test)]
 mod testutil;
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::mpsc::Receiver;
 
 pub use apply::apply;
 pub use gzip::{gzip, Gzipped};
@@ -37,11 +38,26 @@ pub(crate) const BUF_SIZE: usize = 256 * 1024;
 /// Compression of a layer blob (the image crate owns the knowledge of formats).
 pub use berth_image::manifest::Compression;
 
-/// Wraps `r`, sniffs its first bytes (without losing them) and returns the
-/// detected compression with a reader of the decompressed stream.
+/// Sniffs the first bytes of `r` (without losing them) and returns the
+/// detected compression with a reader of the decompressed stream. The
+/// decompressor reads `r`'s own buffer, so a reader that already holds its
+/// bytes in memory (a [`ChannelReader`]) is not copied once more.
 ///
 /// Concatenated gzip members and zstd frames are decoded as one stream.
-pub fn decompress<'a, R: Read + 'a>(mut r: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+pub fn decompress<'a, R: BufRead + 'a>(mut r: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+    let first = loop {
+        match r.fill_buf() {
+            Ok(b) => break b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    };
+    if first.is_empty() || first.len() >= 4 {
+        let kind = Compression::detect(first);
+        return Ok((kind, decoder(kind, r)?));
+    }
+    // A first piece shorter than the longest magic number: gather it by hand
+    // and put it back in front of the rest.
     let mut head = [0u8; 4];
     let mut n = 0;
     while n < head.len() {
@@ -53,18 +69,66 @@ pub fn decompress<'a, R: Read + 'a>(mut r: R) -> io::Result<(Compression, Box<dy
         }
     }
     let kind = Compression::detect(&head[..n]);
-    // Put the sniffed bytes back in front of the rest of the stream.
     let whole = io::Cursor::new(head[..n].to_vec()).chain(r);
-    let reader: Box<dyn Read + 'a> = match kind {
-        Compression::None => Box::new(whole),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(
-            BufReader::with_capacity(BUF_SIZE, whole),
-        )),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(
-            BufReader::with_capacity(BUF_SIZE, whole),
-        )?),
-    };
-    Ok((kind, reader))
+    Ok((
+        kind,
+        decoder(kind, BufReader::with_capacity(BUF_SIZE, whole))?,
+    ))
+}
+
+fn decoder<'a, R: BufRead + 'a>(kind: Compression, r: R) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match kind {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
+    })
+}
+
+/// Reads the pieces a channel delivers, in order, until every sender is gone:
+/// the feed of an unpack that runs beside a download or a load.
+pub struct ChannelReader<T> {
+    rx: Receiver<T>,
+    cur: T,
+    pos: usize,
+}
+
+impl<T: AsRef<[u8]> + Default> ChannelReader<T> {
+    pub fn new(rx: Receiver<T>) -> Self {
+        ChannelReader {
+            rx,
+            cur: T::default(),
+            pos: 0,
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + Default> BufRead for ChannelReader<T> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.cur.as_ref().len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(&self.cur.as_ref()[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.cur.as_ref().len());
+    }
+}
+
+impl<T: AsRef<[u8]> + Default> Read for ChannelReader<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = buf.len().min(avail.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
 }
 
 /// Figures of an applied or written layer.
@@ -193,5 +257,37 @@ mod tests {
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
         assert_eq!(out, plain);
+    }
+
+    #[test]
+    fn a_first_piece_shorter_than_the_magic_is_gathered() {
+        let plain: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let z = zstd::encode_all(&plain[..], 3).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        tx.send(z[..1].to_vec()).unwrap();
+        tx.send(z[1..3].to_vec()).unwrap();
+        tx.send(z[3..].to_vec()).unwrap();
+        drop(tx);
+        let (kind, mut r) = decompress(ChannelReader::new(rx)).unwrap();
+        assert_eq!(kind, Compression::Zstd);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, plain);
+    }
+
+    #[test]
+    fn a_channel_reader_reads_the_pieces_in_order_then_ends() {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        for piece in [&b"ab"[..], b"", b"cde"] {
+            tx.send(piece.to_vec()).unwrap();
+        }
+        drop(tx);
+        let mut r = ChannelReader::new(rx);
+        let mut one = [0u8; 1];
+        assert_eq!(r.read(&mut one).unwrap(), 1);
+        let mut rest = String::new();
+        r.read_to_string(&mut rest).unwrap();
+        assert_eq!((one[0], rest.as_str()), (b'a', "bcde"));
+        assert_eq!(r.read(&mut one).unwrap(), 0);
     }
 }

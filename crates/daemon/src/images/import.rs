@@ -93,7 +93,10 @@ impl Daemon {
                 read_full(&mut tee, &mut first).map_err(Error::io("reading the import stream"))?;
             head.extend_from_slice(&first[..n]);
             berth_layer::apply(
-                std::io::Cursor::new(head.clone()).chain(tee),
+                std::io::BufReader::with_capacity(
+                    super::unpack::READ_BUF,
+                    std::io::Cursor::new(head.clone()).chain(tee),
+                ),
                 prepared.path(),
             )?
         };

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Component, Path};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::sync_channel;
 use std::thread::JoinHandle;
 
 use berth_image::archive;
@@ -63,31 +63,6 @@ fn looks_like_layer(head: &[u8]) -> bool {
 
 /// A layer being unpacked on its own thread while its bytes stream in.
 type Speculative = JoinHandle<std::result::Result<(berth_layer::Applied, Prepared), Error>>;
-
-/// The read side of the channel that feeds a speculative unpack.
-struct ChunkReader {
-    rx: Receiver<Vec<u8>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.cur.len() {
-            match self.rx.recv() {
-                Ok(c) => {
-                    self.cur = c;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
 
 /// What the tar held, by cleaned path.
 #[derive(Default)]
@@ -321,6 +296,7 @@ impl Daemon {
 
     /// Reads the whole tar into `got`, starting a speculative unpack for each layer-like file.
     fn receive(&self, body: impl Read, got: &mut Received) -> Result<()> {
+        let body = std::io::BufReader::with_capacity(super::unpack::READ_BUF, body);
         let (_, reader) = berth_layer::decompress(body).map_err(bad)?;
         let mut tar = tar::Archive::new(reader);
         for entry in tar.entries().map_err(bad)? {
@@ -375,11 +351,7 @@ impl Daemon {
                     let (tx, rx) = sync_channel::<Vec<u8>>(16);
                     let prepared = self.snapshots.prepare()?;
                     let h = std::thread::spawn(move || {
-                        let reader = ChunkReader {
-                            rx,
-                            cur: Vec::new(),
-                            pos: 0,
-                        };
+                        let reader = berth_layer::ChannelReader::new(rx);
                         let applied = berth_layer::apply(reader, prepared.path())?;
                         Ok((applied, prepared))
                     });

@@ -7,9 +7,8 @@
 //! one sync, the record, the references.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -196,27 +195,6 @@ impl BlobSink for Download<'_, '_> {
         }
         self.wrote();
         Ok(())
-    }
-}
-
-/// The read side of the queue that feeds an unpack from a download.
-struct FrameReader {
-    rx: Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl Read for FrameReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(b) => self.cur = b,
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        bytes::Buf::advance(&mut self.cur, n);
-        Ok(n)
     }
 }
 
@@ -653,10 +631,7 @@ impl Daemon {
         if j.diff_id.is_some() && w.size() == 0 {
             let prepared = self.snapshots.prepare()?;
             let (tx, rx) = sync_channel::<Bytes>(UNPACK_QUEUE);
-            let reader = FrameReader {
-                rx,
-                cur: Bytes::new(),
-            };
+            let reader = berth_layer::ChannelReader::new(rx);
             streamed = Some(std::thread::spawn(move || {
                 let applied = berth_layer::apply(reader, prepared.path());
                 (applied, prepared)

@@ -15,7 +15,8 @@ use berth_store::Digest;
 use super::store::{Image, ImageRecord};
 use crate::{Daemon, Error, Result};
 
-const READ_BUF: usize = 1 << 20;
+/// Read buffer in front of a layer file or stream being unpacked.
+pub(super) const READ_BUF: usize = 1 << 20;
 
 /// Reads until `buf` is full or the stream ends (a tar header or a layer's
 /// first bytes arrive in as many pieces as the sender chose).
