@@ -208,8 +208,14 @@ impl Storage for FsStorage {
         };
         let size = f.metadata().map_err(RegistryError::io(&p))?.len();
         let range = range.unwrap_or(0..size);
+        if range.start > 0 {
+            use std::io::Seek;
+            (&f).seek(io::SeekFrom::Start(range.start))
+                .map_err(RegistryError::io(&p))?;
+        }
         // Each piece is read on the blocking pool straight into the buffer
-        // that goes out (no second copy, as a tokio File would make).
+        // that goes out (no second copy, as a tokio File would make), and
+        // into its uninitialised capacity (no zeroing first).
         let stream = futures_util::stream::unfold(
             (Some(std::sync::Arc::new(f)), range.start),
             move |(f, pos)| async move {
@@ -220,10 +226,9 @@ impl Storage for FsStorage {
                 let want = (range.end - pos).min(SEND_CHUNK as u64) as usize;
                 let file = f.clone();
                 let read = tokio::task::spawn_blocking(move || {
-                    let mut buf = bytes::BytesMut::zeroed(want);
-                    let n = std::os::unix::fs::FileExt::read_at(&*file, &mut buf, pos)?;
-                    buf.truncate(n);
-                    Ok::<_, io::Error>(buf.freeze())
+                    let mut buf = Vec::with_capacity(want);
+                    io::Read::take(&*file, want as u64).read_to_end(&mut buf)?;
+                    Ok::<_, io::Error>(Bytes::from(buf))
                 })
                 .await
                 .unwrap_or_else(|e| Err(io::Error::other(e)));
