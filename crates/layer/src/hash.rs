@@ -147,11 +147,7 @@ impl<R: Read> BufRead for HashReader<R> {
 
 impl<R: Read> Read for HashReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(out.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        crate::read_from_buffer(self, out)
     }
 }
 

@@ -123,12 +123,17 @@ impl<T: AsRef<[u8]> + Default> BufRead for ChannelReader<T> {
 
 impl<T: AsRef<[u8]> + Default> Read for ChannelReader<T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = buf.len().min(avail.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_from_buffer(self, buf)
     }
+}
+
+/// `Read::read` of a reader that is its own buffer: copies out what it holds.
+pub(crate) fn read_from_buffer(r: &mut impl BufRead, out: &mut [u8]) -> io::Result<usize> {
+    let avail = r.fill_buf()?;
+    let n = out.len().min(avail.len());
+    out[..n].copy_from_slice(&avail[..n]);
+    r.consume(n);
+    Ok(n)
 }
 
 /// Figures of an applied or written layer.
@@ -241,22 +246,20 @@ mod tests {
         assert_eq!(Compression::detect(&[]), Compression::None);
     }
 
+    /// The detected compression and the whole decompressed stream.
+    fn decoded<'a>(r: impl BufRead + 'a) -> (Compression, Vec<u8>) {
+        let (kind, mut r) = decompress(r).unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        (kind, out)
+    }
+
     #[test]
     fn decompress_keeps_sniffed_bytes() {
-        let data = b"ab".to_vec();
-        let (kind, mut r) = decompress(&data[..]).unwrap();
-        assert_eq!(kind, Compression::None);
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).unwrap();
-        assert_eq!(out, data);
-
+        assert_eq!(decoded(&b"ab"[..]), (Compression::None, b"ab".to_vec()));
         let plain: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let z = zstd::encode_all(&plain[..], 3).unwrap();
-        let (kind, mut r) = decompress(&z[..]).unwrap();
-        assert_eq!(kind, Compression::Zstd);
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).unwrap();
-        assert_eq!(out, plain);
+        assert_eq!(decoded(&z[..]), (Compression::Zstd, plain));
     }
 
     #[test]
@@ -264,15 +267,11 @@ mod tests {
         let plain: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let z = zstd::encode_all(&plain[..], 3).unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        tx.send(z[..1].to_vec()).unwrap();
-        tx.send(z[1..3].to_vec()).unwrap();
-        tx.send(z[3..].to_vec()).unwrap();
+        for piece in [&z[..1], &z[1..3], &z[3..]] {
+            tx.send(piece.to_vec()).unwrap();
+        }
         drop(tx);
-        let (kind, mut r) = decompress(ChannelReader::new(rx)).unwrap();
-        assert_eq!(kind, Compression::Zstd);
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).unwrap();
-        assert_eq!(out, plain);
+        assert_eq!(decoded(ChannelReader::new(rx)), (Compression::Zstd, plain));
     }
 
     #[test]
