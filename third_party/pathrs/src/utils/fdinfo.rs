@@ -202,9 +202,13 @@ mod tests {
     use indoc::{formatdoc, indoc};
     use pretty_assertions::{assert_matches, Comparison};
 
+    // berth: upstream's impl was a stub that panicked; this one converts.
     impl From<AddrParseError> for ErrorImpl {
         fn from(err: AddrParseError) -> Self {
-            unimplemented!("this test-only impl is only needed for type reasons -- {err:?}")
+            ErrorImpl::InvalidArgument {
+                name: "socket address".into(),
+                description: err.to_string().into(),
+            }
         }
     }
 
