@@ -255,19 +255,14 @@ impl Client {
         if !self.settled.load(Ordering::Relaxed) {
             self.negotiate().await?;
         }
-        self.request_once(method, path, query, headers, body).await
+        self.request_once(&Call::new(method, path, query, headers), body)
+            .await
     }
 
-    async fn request_once(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        headers: &[(&str, String)],
-        body: Body,
-    ) -> Result<Response<Incoming>> {
+    async fn request_once(&self, call: &Call<'_>, body: Body) -> Result<Response<Incoming>> {
+        let url = self.url(call.path, call.query);
         let resp = self
-            .send(method, &self.url(path, query), headers, body)
+            .send(call.method.clone(), &url, call.headers, body)
             .await?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             let status = resp.status();
@@ -282,25 +277,16 @@ impl Client {
     /// ping) and sent again. A current daemon costs no ping round trip.
     async fn request_replayable(
         &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        headers: &[(&str, String)],
+        call: Call<'_>,
         body: impl Fn() -> Body,
     ) -> Result<Response<Incoming>> {
         if self.settled.load(Ordering::Relaxed) {
-            return self
-                .request_once(method, path, query, headers, body())
-                .await;
+            return self.request_once(&call, body()).await;
         }
-        match self
-            .request_once(method.clone(), path, query, headers, body())
-            .await
-        {
+        match self.request_once(&call, body()).await {
             Err(CliError::Daemon { status, message }) if is_version_too_new(status, &message) => {
                 self.negotiate().await?;
-                self.request_once(method, path, query, headers, body())
-                    .await
+                self.request_once(&call, body()).await
             }
             Err(e) => Err(e),
             Ok(resp) => {
@@ -312,7 +298,7 @@ impl Client {
 
     pub async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         let resp = self
-            .request_replayable(Method::GET, path, query, &[], empty_body)
+            .request_replayable(Call::new(Method::GET, path, query, &[]), empty_body)
             .await?;
         parse_json(&read_body(resp).await?)
     }
@@ -329,7 +315,7 @@ impl Client {
         };
         let make = || body.map_or_else(empty_body, json_body);
         let resp = self
-            .request_replayable(Method::POST, path, query, &headers, make)
+            .request_replayable(Call::new(Method::POST, path, query, &headers), make)
             .await?;
         let bytes = read_body(resp).await?;
         if bytes.is_empty() {
@@ -359,7 +345,7 @@ impl Client {
         ];
         let make = || body.map_or_else(empty_body, json_body);
         let resp = self
-            .request_replayable(Method::POST, path, query, &headers, make)
+            .request_replayable(Call::new(Method::POST, path, query, &headers), make)
             .await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             return Err(CliError::msg(format!(
@@ -374,9 +360,33 @@ impl Client {
 
     pub async fn delete_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         let resp = self
-            .request_replayable(Method::DELETE, path, query, &[], empty_body)
+            .request_replayable(Call::new(Method::DELETE, path, query, &[]), empty_body)
             .await?;
         parse_json(&read_body(resp).await?)
+    }
+}
+
+/// What a versioned request asks for, less its body.
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, String)],
+    headers: &'a [(&'a str, String)],
+}
+
+impl<'a> Call<'a> {
+    fn new(
+        method: Method,
+        path: &'a str,
+        query: &'a [(&'a str, String)],
+        headers: &'a [(&'a str, String)],
+    ) -> Self {
+        Call {
+            method,
+            path,
+            query,
+            headers,
+        }
     }
 }
 
