@@ -29,7 +29,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 
 use crate::auth::{parse_challenge, Challenge, Credentials};
 use crate::error::parse_errors;
@@ -1086,7 +1086,7 @@ impl Repository<'_> {
         let auth = self.client.block_on(self.authorization(false))?;
         let url = self.url(&start);
         let (tx, rx) = mpsc::channel::<Bytes>(UPLOAD_QUEUE);
-        let (done_tx, done_rx) = oneshot::channel();
+        let (progress_tx, progress_rx) = watch::channel(false);
         let mut b = Request::patch(&url)
             .header(header::USER_AGENT, USER_AGENT)
             .header(header::CONTENT_TYPE, "application/octet-stream");
@@ -1099,7 +1099,7 @@ impl Repository<'_> {
         let req = b
             .body(BodyExt::boxed(ChannelBody {
                 rx,
-                done: Some(done_tx),
+                progress: progress_tx,
             }))
             .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?;
         let http = self.client.http(self.insecure).clone();
@@ -1112,7 +1112,7 @@ impl Repository<'_> {
             url,
             tx: Some(tx),
             sent,
-            body_done: Some(done_rx),
+            progress: progress_rx,
             hasher: size.is_none().then(Sha256::new),
             size: 0,
             stalled: false,
@@ -1201,9 +1201,9 @@ pub struct BlobUpload<'r> {
     sent: tokio::task::JoinHandle<
         std::result::Result<Response<Incoming>, hyper_util::client::legacy::Error>,
     >,
-    /// Resolves once the PATCH body has handed hyper its last bytes (or was
-    /// dropped): the wait for the response is bounded only from then on.
-    body_done: Option<oneshot::Receiver<()>>,
+    /// How far hyper has taken the PATCH body, which it does as the registry
+    /// reads: `finish` bounds the wait for each next piece, then for the answer.
+    progress: watch::Receiver<bool>,
     /// Hashes what is sent when the digest is not known in advance.
     hasher: Option<Sha256>,
     size: u64,
@@ -1253,26 +1253,37 @@ impl BlobUpload<'_> {
         let url = std::mem::take(&mut self.url);
         let repo = self.repo;
         let client = repo.client;
-        if self.stalled {
+        let progress = &mut self.progress;
+        let sent = &mut self.sent;
+        // Err: the registry stopped reading the body, in `send` or here.
+        let joined = if self.stalled {
+            Err(())
+        } else {
+            client.block_on(async {
+            // The body (a whole blob) may take as long as it takes to go out while
+            // the registry keeps reading: each next piece gets `stall`. Once hyper
+            // has taken the last one, the registry is given `stall` to answer.
+            while !*progress.borrow_and_update() {
+                tokio::select! {
+                    r = &mut *sent => return Ok(Some(r)),
+                    taken = tokio::time::timeout(client.stall, progress.changed()) => match taken {
+                        Ok(Ok(())) => {}
+                        // The body is gone with its request, whose outcome `sent` has.
+                        Ok(Err(_)) => break,
+                        Err(_) => return Err(()),
+                    },
+                }
+            }
+            Ok(tokio::time::timeout(client.stall, sent).await.ok())
+            })
+        };
+        let Ok(joined) = joined else {
+            self.sent.abort();
             return Err(DistError::Connect {
                 url: format!("PATCH {url}"),
                 message: format!("the registry took no data for {}", span(client.stall)),
             });
-        }
-        let body_done = self.body_done.take();
-        let sent = &mut self.sent;
-        let joined = client.block_on(async {
-            // The body (a whole blob) may take as long as it takes to go out;
-            // only once hyper has taken its last bytes is the registry given
-            // `stall` to answer.
-            if let Some(done) = body_done {
-                tokio::select! {
-                    r = &mut *sent => return Some(r),
-                    _ = done => {}
-                }
-            }
-            tokio::time::timeout(client.stall, sent).await.ok()
-        });
+        };
         let resp = match joined {
             None => Err(client.no_response(format!("PATCH {url}"))),
             Some(joined) => joined
@@ -1329,8 +1340,9 @@ fn hex_lower(b: &[u8]) -> String {
 /// A request body fed from the blocking side.
 struct ChannelBody {
     rx: mpsc::Receiver<Bytes>,
-    /// Told when the body has ended (dropped unsent if it never does).
-    done: Option<oneshot::Sender<()>>,
+    /// Told of each piece taken, and set once the body has ended (dropped
+    /// unset if it never does).
+    progress: watch::Sender<bool>,
 }
 
 impl hyper::body::Body for ChannelBody {
@@ -1341,10 +1353,10 @@ impl hyper::body::Body for ChannelBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<std::result::Result<Frame<Bytes>, std::io::Error>>> {
         let frame = self.rx.poll_recv(cx);
-        if let Poll::Ready(None) = frame {
-            if let Some(done) = self.done.take() {
-                let _ = done.send(());
-            }
+        match &frame {
+            Poll::Ready(Some(_)) => self.progress.send_modify(|_| {}),
+            Poll::Ready(None) => self.progress.send_modify(|ended| *ended = true),
+            Poll::Pending => {}
         }
         frame.map(|o| o.map(|b| Ok(Frame::data(b))))
     }
@@ -1760,11 +1772,13 @@ mod tests {
     }
 
     /// `/v2/` and upload sessions answer; a PATCH body is read only once
-    /// `go` is set and `wait` has passed after it, then answered with
-    /// `patch`; the closing PUT is answered.
+    /// `go` is set and `wait` has passed after it, a MiB at a time with
+    /// `pause` before each, then answered with `patch`; the closing PUT is
+    /// answered.
     fn upload_server(
         go: Arc<AtomicBool>,
         wait: Duration,
+        pause: Duration,
         patch: impl Fn() -> Answer + Send + Sync + 'static,
     ) -> Server {
         Server::answering(move |method, path, len, body| {
@@ -1776,7 +1790,13 @@ mod tests {
                         std::thread::sleep(Duration::from_millis(10));
                     }
                     std::thread::sleep(wait);
-                    drain(body, len);
+                    let mut left = len;
+                    while left > 0 {
+                        std::thread::sleep(pause);
+                        let piece = left.min(1 << 20);
+                        drain(body, piece);
+                        left -= piece;
+                    }
                     patch()
                 }
                 ("POST", "/v2/library/x/blobs/uploads/") => {
@@ -1798,7 +1818,7 @@ mod tests {
     #[test]
     fn an_upload_that_gets_no_answer_fails_once_its_body_is_sent() {
         let go = Arc::new(AtomicBool::new(true));
-        let s = upload_server(go, Duration::ZERO, || Answer::Nothing);
+        let s = upload_server(go, Duration::ZERO, Duration::ZERO, || Answer::Nothing);
         let c = client(SHORT);
         let ep = c.hosts().push_endpoint(&s.addr);
         let repo = c
@@ -1819,9 +1839,14 @@ mod tests {
     }
 
     /// An [`upload_server`] that reads a PATCH body only once `go` is set and
-    /// `wait` has passed, and a client with the short stall.
-    fn held_upload_server(go: Arc<AtomicBool>, wait: Duration) -> (Server, Client) {
-        let s = upload_server(go, wait, || {
+    /// `wait` has passed, with `pause` before each MiB, and a client with the
+    /// short stall.
+    fn held_upload_server(
+        go: Arc<AtomicBool>,
+        wait: Duration,
+        pause: Duration,
+    ) -> (Server, Client) {
+        let s = upload_server(go, wait, pause, || {
             reply(
                 "202 Accepted",
                 &[("Location", "/v2/library/x/blobs/uploads/u1")],
@@ -1843,7 +1868,7 @@ mod tests {
         // The registry takes the PATCH's head and none of its body: once the
         // sockets and the upload queue are full, a send waits `stall` for room.
         let go = Arc::new(AtomicBool::new(false));
-        let (s, c) = held_upload_server(go.clone(), Duration::ZERO);
+        let (s, c) = held_upload_server(go.clone(), Duration::ZERO, Duration::ZERO);
         let repo = upload_repo(&c, &s);
         const SIZE: usize = 256 << 20;
         let mut up = repo.start_upload(None, Some(SIZE as u64)).unwrap();
@@ -1871,13 +1896,12 @@ mod tests {
     }
 
     #[test]
-    fn an_upload_body_slower_than_the_bound_is_not_cut_short() {
-        // The registry reads nothing of the body until 3 stalls after
-        // `finish` was called: the body (more than the sockets buffer, less
-        // than they and the upload queue hold) is still going out then, so
-        // no bound may run yet.
+    fn an_upload_the_registry_stops_reading_after_the_last_piece_fails() {
+        // The whole body is queued (more than the sockets buffer, less than
+        // they and the upload queue hold) and the registry reads none of it
+        // for 3 stalls: `finish` waits `stall` for the next piece, not forever.
         let go = Arc::new(AtomicBool::new(false));
-        let (s, c) = held_upload_server(go.clone(), SHORT * 3);
+        let (s, c) = held_upload_server(go.clone(), SHORT * 3, Duration::ZERO);
         let repo = upload_repo(&c, &s);
         const SIZE: usize = 6 << 20;
         let mut up = repo.start_upload(None, Some(SIZE as u64)).unwrap();
@@ -1886,9 +1910,36 @@ mod tests {
         }
         go.store(true, Ordering::SeqCst);
         let t = Instant::now();
+        let e = up
+            .finish(Some("sha256:0000"), Ok(()))
+            .expect_err("the registry stopped reading");
+        assert!(t.elapsed() < SHORT * 3, "{:?}", t.elapsed());
+        assert!(e.is_connect(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Get \"PATCH http://{}/v2/library/x/blobs/uploads/u1\": the registry took no data for 300 ms",
+                s.addr
+            )
+        );
+    }
+
+    #[test]
+    fn an_upload_the_registry_reads_slowly_is_not_cut_short() {
+        // A MiB every 30 ms: the body takes several stalls to go out, but no
+        // wait for a piece comes near one.
+        let go = Arc::new(AtomicBool::new(true));
+        let (s, c) = held_upload_server(go, Duration::ZERO, Duration::from_millis(30));
+        let repo = upload_repo(&c, &s);
+        const SIZE: usize = 48 << 20;
+        let t = Instant::now();
+        let mut up = repo.start_upload(None, Some(SIZE as u64)).unwrap();
+        for _ in 0..SIZE / UPLOAD_CHUNK {
+            assert!(up.send(Bytes::from(vec![1u8; UPLOAD_CHUNK])));
+        }
         let (digest, size) = up
             .finish(Some("sha256:0000"), Ok(()))
-            .expect("the upload completes once the registry reads it");
+            .expect("the upload completes at the registry's pace");
         assert_eq!((digest.as_str(), size), ("sha256:0000", SIZE as u64));
         assert!(t.elapsed() >= SHORT * 3, "{:?}", t.elapsed());
     }
