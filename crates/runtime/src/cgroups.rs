@@ -659,6 +659,18 @@ pub(crate) fn freeze_in(layout: &Layout, cgroups_path: &str, frozen: bool) -> Re
     }
 }
 
+/// Reads ahead what a container's start and exit look up about the host's cgroup
+/// hierarchies (their mount points, for berth's helpers and for libcgroups'), so that
+/// this process and the ones it forks find them read. A spare shim calls this while it
+/// waits for its container: the read (mountinfo, a few hundred microseconds) then
+/// leaves the path of the runtime's intermediate and init processes and of the exit.
+pub fn read_ahead() {
+    let _ = Layout::host();
+    if !is_unified() {
+        let _ = libcgroups::v1::util::list_subsystem_mount_points();
+    }
+}
+
 /// On cgroup v2 hosts, starts on a thread of its own a no-op write of this process into
 /// its own cgroup, so that the container's first `cgroup.procs` write, a moment later,
 /// finds the kernel's cgroup migration lock ready.

@@ -18,7 +18,7 @@ mod spec;
 mod user;
 
 pub use builtin::Builtin;
-pub use cgroups::{freeze, oom_killed, pids, stats, update, BlkioEntry, Stats};
+pub use cgroups::{freeze, oom_killed, pids, read_ahead, stats, update, BlkioEntry, Stats};
 pub use error::{Error, Result};
 pub use external::External;
 pub use io::{receive_pty_master, ExecSpec, InitIo, Runtime};

@@ -64,6 +64,8 @@ pub fn main(args: &[OsString]) -> i32 {
         Some(a) => a,
         None => {
             report(&serde_json::json!({ "spare": std::process::id() }));
+            // While it waits (idle-class): what the container's processes would read.
+            berth_runtime::read_ahead();
             match read_spare_args() {
                 Ok(Some(a)) => a,
                 Ok(None) => return 0,

@@ -85,7 +85,8 @@ pub enum V1ManagerError {
 impl Manager {
     /// Constructs a new cgroup manager with cgroups_path being relative to the root of the subsystem
     pub fn new(cgroup_path: &Path) -> Result<Self, V1ManagerError> {
-        // berth's patch: mountinfo and /proc/self/cgroup read once, not per controller.
+        // berth's patch: mountinfo and /proc/self/cgroup read once, not per controller
+        // (mountinfo once per process).
         let mounts = util::cgroup_mounts()?;
         let own = ProcessCGroups::from_read(ProcfsHandle::new()?.open(
             ProcfsBase::ProcSelf,
@@ -95,7 +96,7 @@ impl Manager {
         let mut subsystems = HashMap::new();
         for subsystem in CONTROLLERS {
             if let Ok(subsystem_path) =
-                Self::get_subsystem_path(cgroup_path, subsystem, &mounts, &own)
+                Self::get_subsystem_path(cgroup_path, subsystem, mounts, &own)
             {
                 subsystems.insert(*subsystem, subsystem_path);
             } else {

@@ -24,27 +24,13 @@ pub enum V1MountPointError {
 
 /// List all cgroup v1 subsystem mount points on the system. This can include unsupported
 /// subsystems, comounted controllers and named hierarchies.
+///
+/// berth's patch: from [`cgroup_mounts`], read once per process.
 pub fn list_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
-    let reader = BufReader::new(ProcfsHandle::new()?.open(
-        ProcfsBase::ProcSelf,
-        "mountinfo",
-        OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
-    )?);
-
-    reader
-        .lines()
-        .map(|lr| {
-            lr.map_err(V1MountPointError::Io)
-                .and_then(|line| MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo))
-        })
-        .try_fold(Vec::new(), |mut mount_points, r| {
-            r.map(|m| {
-                if m.fs_type == "cgroup" {
-                    mount_points.push(m.mount_point);
-                }
-                mount_points
-            })
-        })
+    Ok(cgroup_mounts()?
+        .iter()
+        .map(|m| m.mount_point.clone())
+        .collect())
 }
 
 /// List the mount points of all currently supported cgroup subsystems.
@@ -62,13 +48,22 @@ pub fn list_supported_mount_points() -> Result<HashMap<ControllerType, PathBuf>,
 }
 
 pub fn get_subsystem_mount_point(subsystem: &ControllerType) -> Result<PathBuf, V1MountPointError> {
-    subsystem_mount_point(subsystem, &cgroup_mounts()?)
+    subsystem_mount_point(subsystem, cgroup_mounts()?)
 }
 
-/// berth's patch: the cgroup v1 mounts of /proc/self/mountinfo, read once for all the
-/// controllers a manager looks up (it was read, through a new procfs handle, per
-/// controller: a dozen times per container create and delete).
-pub(crate) fn cgroup_mounts() -> Result<Vec<MountInfo>, V1MountPointError> {
+/// berth's patch: the cgroup v1 mounts of /proc/self/mountinfo, read once per process
+/// (and inherited by its forks) for all the controllers and managers that look them up.
+/// It was read, through a new hardened procfs handle, per controller: a dozen times per
+/// container create and delete, and again by the container's init for its
+/// /sys/fs/cgroup. A process that calls this before it forks (berth's spare shim, while
+/// it waits for a container) spares its children the read. cgroup hierarchies are
+/// mounted at boot and stay; a process that outlives a change would need a new read.
+/// A failed read is not kept: the next call tries again.
+pub(crate) fn cgroup_mounts() -> Result<&'static [MountInfo], V1MountPointError> {
+    static MOUNTS: std::sync::OnceLock<Vec<MountInfo>> = std::sync::OnceLock::new();
+    if let Some(m) = MOUNTS.get() {
+        return Ok(m);
+    }
     let reader = BufReader::new(ProcfsHandle::new()?.open(
         ProcfsBase::ProcSelf,
         "mountinfo",
@@ -81,7 +76,7 @@ pub(crate) fn cgroup_mounts() -> Result<Vec<MountInfo>, V1MountPointError> {
             mounts.push(m);
         }
     }
-    Ok(mounts)
+    Ok(MOUNTS.get_or_init(|| mounts))
 }
 
 pub(crate) fn subsystem_mount_point(
