@@ -475,16 +475,44 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     );
     let r = d.docker(&["run", "-p", "8080", "bb", "nope-cmd"]);
     assert_eq!(r.code, 127);
+    // Refused by the daemon's start, before the runtime: the cgroups made ahead go.
+    let r = d.docker(&["run", "--name", "nouser", "-u", "nosuchuser", "bb", "true"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("nosuchuser"), "{}", r.stderr);
+    let id = d.docker(&["inspect", "-f", "{{.Id}}", "nouser"]).ok();
+    assert_eq!(cgroup_dirs(id.trim()), Vec::<String>::new());
     d.docker(&["rm", "-f", "busy"]).ok();
-    let all = d.docker(&["ps", "-aq"]).ok();
+    let all = d.docker(&["ps", "-aq", "--no-trunc"]).ok();
     let ids: Vec<&str> = all.split_whitespace().collect();
     let mut args = vec!["rm"];
-    args.extend(ids);
+    args.extend(&ids);
     d.docker(&args).ok();
     // rm unmounts on a thread of its own, right after it answers.
     eventually("the rootfs mounts to go", || mounts_under(&d).is_empty());
     eventually("the veths to go", || bridge_ports(&d).trim().is_empty());
     assert!(container_rules(&d).is_empty());
+    for id in ids {
+        eventually("the cgroups to go", || cgroup_dirs(id).is_empty());
+    }
+}
+
+/// The cgroup directories of container `id` in any hierarchy.
+fn cgroup_dirs(id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let hierarchies = std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten();
+    for dir in hierarchies
+        .map(|h| h.path())
+        .chain([std::path::PathBuf::from("/sys/fs/cgroup")])
+    {
+        let p = dir.join("berth").join(id);
+        if p.is_dir() {
+            found.push(p.display().to_string());
+        }
+    }
+    found
 }
 
 /// Runs the docker CLI under a pseudo-terminal (python's pty module), feeding

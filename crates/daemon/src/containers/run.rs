@@ -372,6 +372,8 @@ pub fn start(
         id: &rec.id,
         dir,
         run_dir,
+        // While the rest of the start goes on, for the runtime to find.
+        cgroups: Some(berth_runtime::cgroups::make_ahead(&cgroups_path(&rec.id))),
         network: false,
         shim: false,
         armed: true,
@@ -530,6 +532,9 @@ pub fn start(
     // The next start's shim, started while this container runs.
     d.containers.ready_spare();
     let pid = spawned.map_err(start_error)?;
+    if let Some(cgroups) = undo.cgroups.take() {
+        cgroups.wait();
+    }
     drop(netns_fd);
     let t_created = t0.elapsed();
     undo.shim = true;
@@ -589,6 +594,7 @@ struct Undo<'a> {
     id: &'a str,
     dir: &'a Path,
     run_dir: &'a Path,
+    cgroups: Option<berth_runtime::cgroups::MadeAhead>,
     network: bool,
     shim: bool,
     armed: bool,
@@ -609,6 +615,9 @@ impl Drop for Undo<'_> {
             if let Ok(net) = self.d.network() {
                 let _ = net.detach(self.id);
             }
+        }
+        if let Some(cgroups) = self.cgroups.take() {
+            cgroups.undo();
         }
         unmount_rootfs(self.dir);
     }
