@@ -161,10 +161,11 @@ fn uses_notify(seccomp: &LinuxSeccomp) -> bool {
             .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify)
 }
 
-/// The profile, libseccomp's version and the kernel: all that decide the program.
 /// libseccomp's `SCMP_FLTATR_CTL_OPTIMIZE`: 2 is the binary tree.
 const OPTIMIZE: u32 = 2;
 
+/// The profile, the optimization level, libseccomp's version and the kernel: all that
+/// decide the program.
 fn cache_key(seccomp: &LinuxSeccomp) -> Result<String> {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(seccomp).map_err(|e| Error::Spec(e.to_string()))?);
