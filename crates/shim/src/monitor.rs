@@ -215,35 +215,47 @@ struct BundleInfo {
 }
 
 impl BundleInfo {
+    /// Only these fields are taken from the bundle; the rest (Docker's seccomp profile
+    /// makes up most of it) is skipped over, not built into values.
     fn read(bundle: &Path) -> Result<Self> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Bundle {
+            process: Process,
+            linux: Linux,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default, rename_all = "camelCase")]
+        struct Process {
+            user: SpecUser,
+            env: Vec<String>,
+            no_new_privileges: bool,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default, rename_all = "camelCase")]
+        struct SpecUser {
+            uid: u32,
+            gid: u32,
+            additional_gids: Vec<u32>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default, rename_all = "camelCase")]
+        struct Linux {
+            cgroups_path: String,
+        }
         let path = bundle.join("config.json");
         let bytes = fs::read(&path).map_err(|e| Error::path("read", &path, e))?;
-        let v: Value = serde_json::from_slice(&bytes)
+        let b: Bundle = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Protocol(format!("{}: {e}", path.display())))?;
-        let process = &v["process"];
-        let num = |x: &Value| x.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
         Ok(BundleInfo {
-            cgroups_path: v["linux"]["cgroupsPath"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            cgroups_path: b.linux.cgroups_path,
             user: User {
-                uid: num(&process["user"]["uid"]),
-                gid: num(&process["user"]["gid"]),
-                additional_gids: process["user"]["additionalGids"]
-                    .as_array()
-                    .map(|a| a.iter().map(num).collect())
-                    .unwrap_or_default(),
+                uid: b.process.user.uid,
+                gid: b.process.user.gid,
+                additional_gids: b.process.user.additional_gids,
             },
-            env: process["env"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|e| e.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            no_new_privileges: process["noNewPrivileges"].as_bool().unwrap_or(false),
+            env: b.process.env,
+            no_new_privileges: b.process.no_new_privileges,
         })
     }
 }
