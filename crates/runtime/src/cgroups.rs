@@ -659,15 +659,21 @@ pub(crate) fn freeze_in(layout: &Layout, cgroups_path: &str, frozen: bool) -> Re
     }
 }
 
+/// Any cgroup path: the manager made to read ahead is never used.
+const READ_AHEAD_CGROUP: &str = "/berth";
+
 /// Reads ahead what a container's start and exit look up about the host's cgroup
-/// hierarchies (their mount points, for berth's helpers and for libcgroups'), so that
-/// this process and the ones it forks find them read. A spare shim calls this while it
-/// waits for its container: the read (mountinfo, a few hundred microseconds) then
-/// leaves the path of the runtime's intermediate and init processes and of the exit.
+/// hierarchies (their mount points, for berth's helpers and for libcgroups', and which
+/// ones this process is in), so that this process and the ones it forks find them read.
+/// A spare shim calls this while it waits for its container: the reads (mountinfo and
+/// /proc/self/cgroup through hardened procfs handles, about 0.6 ms) then leave the path
+/// of the runtime's intermediate and init processes and of the exit.
 pub fn read_ahead() {
     let _ = Layout::host();
     if !is_unified() {
-        let _ = libcgroups::v1::util::list_subsystem_mount_points();
+        // A manager reads (and keeps) the hierarchies' mounts and this process's list of
+        // hierarchies; it changes nothing.
+        let _ = libcgroups::v1::manager::Manager::new(Path::new(READ_AHEAD_CGROUP));
     }
 }
 

@@ -82,21 +82,45 @@ pub enum V1ManagerError {
     MemoryStats(#[from] V1MemoryStatsError),
 }
 
+/// berth's patch: this process's `/proc/self/cgroup`, read once per process (and
+/// inherited by its forks). Only valid for which hierarchies the process is in, which a
+/// move between cgroups does not change; a manager for an empty cgroup path, which uses
+/// the process's own cgroup paths, reads them fresh. A failed read is not kept.
+fn own_cgroups() -> Result<&'static ProcessCGroups, V1ManagerError> {
+    static OWN: std::sync::OnceLock<ProcessCGroups> = std::sync::OnceLock::new();
+    if let Some(own) = OWN.get() {
+        return Ok(own);
+    }
+    let own = read_own_cgroups()?;
+    Ok(OWN.get_or_init(|| own))
+}
+
+fn read_own_cgroups() -> Result<ProcessCGroups, V1ManagerError> {
+    Ok(ProcessCGroups::from_read(ProcfsHandle::new()?.open(
+        ProcfsBase::ProcSelf,
+        "cgroup",
+        OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
+    )?)?)
+}
+
 impl Manager {
     /// Constructs a new cgroup manager with cgroups_path being relative to the root of the subsystem
     pub fn new(cgroup_path: &Path) -> Result<Self, V1ManagerError> {
         // berth's patch: mountinfo and /proc/self/cgroup read once, not per controller
-        // (mountinfo once per process).
+        // (mountinfo once per process, and /proc/self/cgroup too when only its list of
+        // hierarchies is asked, see `own_cgroups`).
         let mounts = util::cgroup_mounts()?;
-        let own = ProcessCGroups::from_read(ProcfsHandle::new()?.open(
-            ProcfsBase::ProcSelf,
-            "cgroup",
-            OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
-        )?)?;
+        let fresh;
+        let own = if cgroup_path.as_os_str().is_empty() {
+            fresh = read_own_cgroups()?;
+            &fresh
+        } else {
+            own_cgroups()?
+        };
         let mut subsystems = HashMap::new();
         for subsystem in CONTROLLERS {
             if let Ok(subsystem_path) =
-                Self::get_subsystem_path(cgroup_path, subsystem, mounts, &own)
+                Self::get_subsystem_path(cgroup_path, subsystem, mounts, own)
             {
                 subsystems.insert(*subsystem, subsystem_path);
             } else {
