@@ -1863,6 +1863,18 @@ mod tests {
             .unwrap()
     }
 
+    /// `e` is the error of a PATCH to `s` whose body the registry stopped reading.
+    fn assert_took_no_data(e: &DistError, s: &Server) {
+        assert!(e.is_connect(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Get \"PATCH http://{}/v2/library/x/blobs/uploads/u1\": the registry took no data for 300 ms",
+                s.addr
+            )
+        );
+    }
+
     #[test]
     fn an_upload_the_registry_stops_reading_fails_instead_of_hanging() {
         // The registry takes the PATCH's head and none of its body: once the
@@ -1885,14 +1897,7 @@ mod tests {
             .finish(Some("sha256:0000"), Ok(()))
             .expect_err("the registry stopped reading");
         go.store(true, Ordering::SeqCst);
-        assert!(e.is_connect(), "{e:?}");
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "Get \"PATCH http://{}/v2/library/x/blobs/uploads/u1\": the registry took no data for 300 ms",
-                s.addr
-            )
-        );
+        assert_took_no_data(&e, &s);
     }
 
     #[test]
@@ -1914,14 +1919,7 @@ mod tests {
             .finish(Some("sha256:0000"), Ok(()))
             .expect_err("the registry stopped reading");
         assert!(t.elapsed() < SHORT * 3, "{:?}", t.elapsed());
-        assert!(e.is_connect(), "{e:?}");
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "Get \"PATCH http://{}/v2/library/x/blobs/uploads/u1\": the registry took no data for 300 ms",
-                s.addr
-            )
-        );
+        assert_took_no_data(&e, &s);
     }
 
     #[test]
