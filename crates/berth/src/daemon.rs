@@ -146,6 +146,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .thread_stack_size(512 * 1024)
         .enable_all()
         .build()?;
+    let serving = daemon.clone();
     let result = rt.block_on(async move {
         let shutdown = async {
             use tokio::signal::unix::{signal, SignalKind};
@@ -162,8 +163,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info!("shutting down");
         };
         tracing::info!(hosts = ?hosts, "API listening");
-        berth_api::serve(daemon, &hosts, &group, shutdown).await
+        berth_api::serve(serving, &hosts, &group, shutdown).await
     });
+    // An `rm` answered just before the signal leaves no rootfs mounted behind us.
+    daemon.finish_removals(std::time::Duration::from_secs(10));
     // Blocking jobs still following a stream must not keep the process alive.
     rt.shutdown_timeout(std::time::Duration::from_millis(500));
     result?;

@@ -63,6 +63,26 @@ fn mounts_under(d: &TestDaemon) -> Vec<String> {
 }
 
 #[test]
+fn a_daemon_stopped_right_after_rm_leaves_no_mount() {
+    let mut d = daemon_with_busybox();
+    let mut args = vec!["rm", "-f"];
+    let ids: Vec<String> = (0..8)
+        .map(|_| {
+            d.docker(&["run", "-d", "--network", "none", "bb", "sleep", "60"])
+                .ok()
+        })
+        .collect();
+    args.extend(ids.iter().map(|i| i.trim()));
+    let mut stop = vec!["stop", "-t", "0"];
+    stop.extend(ids.iter().map(|i| i.trim()));
+    d.docker(&stop).ok();
+    d.docker(&args).ok();
+    // SIGTERM at once: the purges the rm started (unmount, delete) finish first.
+    assert_eq!(d.stop(), 0);
+    assert_eq!(mounts_under(&d), Vec::<String>::new());
+}
+
+#[test]
 fn run_echo_prints_and_rm_removes() {
     let d = daemon_with_busybox();
     let r = d.docker(&["run", "--rm", "bb", "echo", "hello"]);

@@ -497,6 +497,12 @@ impl Daemon {
         self.read().resolve(name)
     }
 
+    /// For a shutdown: waits up to `timeout` for the deletion of removed containers'
+    /// files under way (their rootfs unmounts first).
+    pub fn finish_removals(&self, timeout: std::time::Duration) {
+        run::finish_purges(timeout);
+    }
+
     /// `POST /containers/{id}/start`. `Ok(false)`: it was already running (304).
     pub fn start_container(&self, name: &str) -> Result<bool> {
         let c = self.container(name)?;

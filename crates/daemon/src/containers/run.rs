@@ -786,17 +786,70 @@ pub fn remove_rw(dir: &Path, run_dir: &Path) -> Result<()> {
     let run_dir = run_dir.to_path_buf();
     let purge = move || {
         super::lower_priority();
-        let _ = std::fs::remove_dir_all(&run_dir);
+        // The mount first: of all this, only it would outlive a daemon gone meanwhile.
         purge_removed(&trash);
+        let _ = std::fs::remove_dir_all(&run_dir);
+        PURGES.finish();
     };
+    PURGES.begin();
     if let Err(e) = std::thread::Builder::new()
         .name("purge".into())
         .spawn(purge)
     {
+        PURGES.finish();
         // The files stay until the next start purges them.
         tracing::warn!(error = %e, "cannot start a thread to delete a container's files");
     }
     Ok(())
+}
+
+/// Purges of removed containers under way (see [`remove_rw`]).
+static PURGES: InFlight = InFlight::new();
+
+/// A count of work under way that can be waited for.
+struct InFlight {
+    count: Mutex<usize>,
+    done: std::sync::Condvar,
+}
+
+impl InFlight {
+    const fn new() -> Self {
+        InFlight {
+            count: Mutex::new(0),
+            done: std::sync::Condvar::new(),
+        }
+    }
+
+    fn begin(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    fn finish(&self) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.done.notify_all();
+        }
+    }
+
+    /// Whether all work ended within `timeout`.
+    fn wait(&self, timeout: std::time::Duration) -> bool {
+        let n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        let (n, _) = self
+            .done
+            .wait_timeout_while(n, timeout, |n| *n > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *n == 0
+    }
+}
+
+/// For a daemon shutting down: waits up to `timeout` for the purges of removed
+/// containers under way, so that an `rm` just answered does not leave its rootfs
+/// mounted behind the daemon. Whatever is left is purged at the next start.
+pub fn finish_purges(timeout: std::time::Duration) {
+    if !PURGES.wait(timeout) {
+        tracing::warn!("removed containers' files are left for the next start to delete");
+    }
 }
 
 /// The extension of a container directory being deleted.
@@ -984,4 +1037,30 @@ fn stats_json(
         out["networks"] = nets.clone();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InFlight;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn in_flight_work_is_waited_for_up_to_the_timeout() {
+        let work = Arc::new(InFlight::new());
+        assert!(work.wait(Duration::ZERO), "nothing under way");
+        work.begin();
+        work.begin();
+        let t = Instant::now();
+        assert!(!work.wait(Duration::from_millis(50)), "two under way");
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        let w = work.clone();
+        let done = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w.finish();
+            w.finish();
+        });
+        assert!(work.wait(Duration::from_secs(5)), "both finished");
+        done.join().unwrap();
+    }
 }
