@@ -213,8 +213,10 @@ mod tests {
     #[test]
     fn one_daemon_per_data_root() {
         let dir = tempfile::tempdir().unwrap();
+        // Both roots of its own: the default exec root would be left behind in /run.
         let config = Config {
-            data_root: dir.path().to_path_buf(),
+            data_root: dir.path().join("data"),
+            exec_root: dir.path().join("exec"),
             ..Config::default()
         };
         let first = Daemon::open(config.clone()).unwrap();
