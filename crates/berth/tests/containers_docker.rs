@@ -737,6 +737,19 @@ fn logs_follow_pause_rename_update_and_stats() {
     assert!(stats.starts_with("qq "), "{stats}");
     assert!(stats.contains("/ 64MiB"), "{stats}");
     assert!(stats.trim().ends_with(" 1"), "{stats}");
+    // The flags not given leave their settings as they are (the CLI sends them as zero).
+    d.docker(&["update", "--cpus", "0.5", "--restart", "always", "qq"])
+        .ok();
+    d.docker(&["update", "--cpu-shares", "512", "qq"]).ok();
+    let hc = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy.Name}}",
+            "qq",
+        ])
+        .ok();
+    assert_eq!(hc.trim(), "67108864 500000000 512 always");
 }
 
 #[test]

@@ -927,10 +927,16 @@ impl Daemon {
         let _op = c.lock_op();
         let mut r = c.record();
         let mut hc = r.host_config.clone();
-        macro_rules! set {
-            ($($f:ident),*) => { $( if update.$f.is_some() { hc.$f = update.$f.clone(); } )* };
+        // As dockerd: the docker CLI sends every field, zero (or empty) for the flags
+        // not given, and those leave the setting as it is.
+        macro_rules! set_given {
+            ($($f:ident),*) => { $(
+                if let Some(v) = given(update.$f.clone()) {
+                    hc.$f = Some(v);
+                }
+            )* };
         }
-        set!(
+        set_given!(
             memory,
             memory_swap,
             memory_reservation,
@@ -940,11 +946,26 @@ impl Daemon {
             cpu_quota,
             cpuset_cpus,
             cpuset_mems,
-            pids_limit,
-            blkio_weight,
-            oom_kill_disable,
-            restart_policy
+            blkio_weight
         );
+        // Null when not given (0 means unlimited).
+        if update.pids_limit.is_some() {
+            hc.pids_limit = update.pids_limit;
+        }
+        if update.oom_kill_disable.is_some() {
+            hc.oom_kill_disable = update.oom_kill_disable;
+        }
+        if let Some(policy) = update
+            .restart_policy
+            .filter(|p| !matches!(p.name, None | Some(RestartPolicyNameEnum::EMPTY)))
+        {
+            if hc.auto_remove == Some(true) && policy.name != Some(RestartPolicyNameEnum::NO) {
+                return Err(Error::Conflict(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                ));
+            }
+            hc.restart_policy = Some(policy);
+        }
         create::validate_host_config(&hc, num_cpus())?;
         if r.state.status == Status::Running {
             run::update(&self.containers.run_dir(&c.id), &hc)?;
@@ -1068,4 +1089,9 @@ pub(crate) fn idle_class() {
 pub(crate) fn num_cpus() -> usize {
     static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// An update's value when it was given: docker's zero (or empty) means "leave as is".
+fn given<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
+    v.filter(|v| *v != T::default())
 }
