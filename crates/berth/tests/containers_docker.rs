@@ -65,18 +65,17 @@ fn mounts_under(d: &TestDaemon) -> Vec<String> {
 #[test]
 fn a_daemon_stopped_right_after_rm_leaves_no_mount() {
     let mut d = daemon_with_busybox();
-    let mut args = vec!["rm", "-f"];
     let ids: Vec<String> = (0..8)
         .map(|_| {
-            d.docker(&["run", "-d", "--network", "none", "bb", "sleep", "60"])
-                .ok()
+            let id = d.docker(&["run", "-d", "--network", "none", "bb", "sleep", "60"]);
+            id.ok().trim().to_string()
         })
         .collect();
-    args.extend(ids.iter().map(|i| i.trim()));
-    let mut stop = vec!["stop", "-t", "0"];
-    stop.extend(ids.iter().map(|i| i.trim()));
-    d.docker(&stop).ok();
-    d.docker(&args).ok();
+    for cmd in [&["stop", "-t", "0"][..], &["rm", "-f"]] {
+        let mut args = cmd.to_vec();
+        args.extend(ids.iter().map(String::as_str));
+        d.docker(&args).ok();
+    }
     // SIGTERM at once: the purges the rm started (unmount, delete) finish first.
     assert_eq!(d.stop(), 0);
     assert_eq!(mounts_under(&d), Vec::<String>::new());

@@ -1198,9 +1198,7 @@ pub struct BlobUpload<'r> {
     repo: &'r Repository<'r>,
     url: String,
     tx: Option<mpsc::Sender<Bytes>>,
-    sent: tokio::task::JoinHandle<
-        std::result::Result<Response<Incoming>, hyper_util::client::legacy::Error>,
-    >,
+    sent: PatchTask,
     /// How far hyper has taken the PATCH body, which it does as the registry
     /// reads: `finish` bounds the wait for each next piece, then for the answer.
     progress: watch::Receiver<bool>,
@@ -1253,40 +1251,21 @@ impl BlobUpload<'_> {
         let url = std::mem::take(&mut self.url);
         let repo = self.repo;
         let client = repo.client;
-        let progress = &mut self.progress;
-        let sent = &mut self.sent;
-        // Err: the registry stopped reading the body, in `send` or here.
-        let joined = if self.stalled {
-            Err(())
+        let end = if self.stalled {
+            PatchEnd::Stalled
         } else {
-            client.block_on(async {
-            // The body (a whole blob) may take as long as it takes to go out while
-            // the registry keeps reading: each next piece gets `stall`. Once hyper
-            // has taken the last one, the registry is given `stall` to answer.
-            while !*progress.borrow_and_update() {
-                tokio::select! {
-                    r = &mut *sent => return Ok(Some(r)),
-                    taken = tokio::time::timeout(client.stall, progress.changed()) => match taken {
-                        Ok(Ok(())) => {}
-                        // The body is gone with its request, whose outcome `sent` has.
-                        Ok(Err(_)) => break,
-                        Err(_) => return Err(()),
-                    },
-                }
+            client.block_on(patch_end(&mut self.progress, &mut self.sent, client.stall))
+        };
+        let resp = match end {
+            PatchEnd::Stalled => {
+                self.sent.abort();
+                return Err(DistError::Connect {
+                    url: format!("PATCH {url}"),
+                    message: format!("the registry took no data for {}", span(client.stall)),
+                });
             }
-            Ok(tokio::time::timeout(client.stall, sent).await.ok())
-            })
-        };
-        let Ok(joined) = joined else {
-            self.sent.abort();
-            return Err(DistError::Connect {
-                url: format!("PATCH {url}"),
-                message: format!("the registry took no data for {}", span(client.stall)),
-            });
-        };
-        let resp = match joined {
-            None => Err(client.no_response(format!("PATCH {url}"))),
-            Some(joined) => joined
+            PatchEnd::NoAnswer => Err(client.no_response(format!("PATCH {url}"))),
+            PatchEnd::Answered(joined) => joined
                 .map_err(|e| DistError::Protocol(format!("PATCH {url}: {e}")))?
                 .map_err(|e| DistError::Connect {
                     url: format!("PATCH {url}"),
@@ -1335,6 +1314,44 @@ impl Drop for BlobUpload<'_> {
 
 fn hex_lower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What the PATCH request of an upload comes to, and the task sending it.
+type PatchOutcome = std::result::Result<Response<Incoming>, hyper_util::client::legacy::Error>;
+type PatchTask = tokio::task::JoinHandle<PatchOutcome>;
+
+/// How an upload's PATCH ended.
+enum PatchEnd {
+    Answered(std::result::Result<PatchOutcome, tokio::task::JoinError>),
+    /// The body went out, and no answer came within the stall.
+    NoAnswer,
+    /// The registry took no piece of the body for the stall.
+    Stalled,
+}
+
+/// Waits for `sent` while its body goes out: the body (a whole blob) may take as long
+/// as it takes while the registry keeps reading, each next piece getting `stall`; once
+/// hyper has taken the last one, the registry is given `stall` to answer.
+async fn patch_end(
+    progress: &mut watch::Receiver<bool>,
+    sent: &mut PatchTask,
+    stall: Duration,
+) -> PatchEnd {
+    while !*progress.borrow_and_update() {
+        tokio::select! {
+            r = &mut *sent => return PatchEnd::Answered(r),
+            taken = tokio::time::timeout(stall, progress.changed()) => match taken {
+                Ok(Ok(())) => {}
+                // The body is gone with its request, whose outcome `sent` has.
+                Ok(Err(_)) => break,
+                Err(_) => return PatchEnd::Stalled,
+            },
+        }
+    }
+    match tokio::time::timeout(stall, sent).await {
+        Ok(r) => PatchEnd::Answered(r),
+        Err(_) => PatchEnd::NoAnswer,
+    }
 }
 
 /// A request body fed from the blocking side.

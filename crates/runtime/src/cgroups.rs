@@ -677,28 +677,11 @@ pub fn read_ahead() {
     }
 }
 
-/// The v1 controllers libcontainer's cgroup manager places a container's processes in
-/// (libcgroups' `CONTROLLERS`), each where it is mounted.
-const RUNTIME_V1_CONTROLLERS: [&str; 12] = [
-    "cpu",
-    "cpuacct",
-    "cpuset",
-    "devices",
-    "hugetlb",
-    "memory",
-    "pids",
-    "perf_event",
-    "blkio",
-    "net_prio",
-    "net_cls",
-    "freezer",
-];
-
 /// A container's cgroup directories being made ahead of its runtime (see
 /// [`make_ahead`]).
 #[derive(Debug)]
 pub struct MadeAhead {
-    cgroups_path: String,
+    dirs: Vec<PathBuf>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -714,17 +697,25 @@ pub struct MadeAhead {
 /// these; [`MadeAhead::undo`] does for a start that fails before its runtime. Nothing
 /// on cgroup v2, where the container has one directory.
 pub fn make_ahead(cgroups_path: &str) -> MadeAhead {
-    let thread = match Layout::host() {
-        Ok(Layout::V1(map)) => {
-            let dirs = v1_runtime_dirs(map, cgroups_path);
-            let cpuset = map
-                .get("cpuset")
-                .map(|m| m.join(cgroups_path.trim_start_matches('/')));
+    // The hierarchies libcgroups itself would place the container in.
+    let mounts = if is_unified() {
+        Default::default()
+    } else {
+        libcgroups::v1::util::list_supported_mount_points().unwrap_or_default()
+    };
+    let rel = cgroups_path.trim_start_matches('/');
+    let dirs = dirs_in(mounts.values(), rel);
+    let cpuset = mounts
+        .get(&libcgroups::v1::ControllerType::CpuSet)
+        .map(|m| m.join(rel));
+    let made = dirs.clone();
+    let thread = (!dirs.is_empty())
+        .then(|| {
             std::thread::Builder::new()
                 .name("cgroup-ahead".into())
                 .stack_size(64 * 1024)
                 .spawn(move || {
-                    for dir in dirs {
+                    for dir in made {
                         // Failures are left to the runtime, which makes them again.
                         if std::fs::create_dir_all(&dir).is_ok() && Some(&dir) == cpuset.as_ref() {
                             let _ = inherit_cpuset(&dir);
@@ -732,13 +723,9 @@ pub fn make_ahead(cgroups_path: &str) -> MadeAhead {
                     }
                 })
                 .ok()
-        }
-        _ => None,
-    };
-    MadeAhead {
-        cgroups_path: cgroups_path.to_string(),
-        thread,
-    }
+        })
+        .flatten();
+    MadeAhead { dirs, thread }
 }
 
 impl MadeAhead {
@@ -758,23 +745,15 @@ impl MadeAhead {
             return;
         };
         let _ = thread.join();
-        if let Ok(Layout::V1(map)) = Layout::host() {
-            for dir in v1_runtime_dirs(map, &self.cgroups_path) {
-                let _ = std::fs::remove_dir(dir);
-            }
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }
 
-/// The directories of `cgroups_path` in each mounted hierarchy of
-/// [`RUNTIME_V1_CONTROLLERS`] (co-mounted ones once).
-fn v1_runtime_dirs(map: &BTreeMap<String, PathBuf>, cgroups_path: &str) -> Vec<PathBuf> {
-    let rel = cgroups_path.trim_start_matches('/');
-    let mut dirs: Vec<PathBuf> = RUNTIME_V1_CONTROLLERS
-        .iter()
-        .filter_map(|c| map.get(*c))
-        .map(|m| m.join(rel))
-        .collect();
+/// `rel` under each hierarchy's mount point (co-mounted controllers share one).
+fn dirs_in<'a>(mount_points: impl IntoIterator<Item = &'a PathBuf>, rel: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = mount_points.into_iter().map(|m| m.join(rel)).collect();
     dirs.sort();
     dirs.dedup();
     dirs
@@ -871,15 +850,15 @@ mod tests {
 
     #[test]
     fn runtime_dirs_are_one_per_mounted_hierarchy() {
-        // cpu and cpuacct co-mounted, the named systemd hierarchy not the runtime's.
-        let map = BTreeMap::from([
-            ("cpu".to_string(), PathBuf::from("/c/cpu,cpuacct")),
-            ("cpuacct".to_string(), PathBuf::from("/c/cpu,cpuacct")),
-            ("memory".to_string(), PathBuf::from("/c/memory")),
-            ("systemd".to_string(), PathBuf::from("/c/systemd")),
-        ]);
+        // cpu and cpuacct co-mounted (libcgroups gives the named systemd hierarchy no
+        // controller, so it is not among the mount points).
+        let mounts = [
+            PathBuf::from("/c/cpu,cpuacct"),
+            PathBuf::from("/c/cpu,cpuacct"),
+            PathBuf::from("/c/memory"),
+        ];
         assert_eq!(
-            v1_runtime_dirs(&map, "/berth/x"),
+            dirs_in(&mounts, "berth/x"),
             [
                 PathBuf::from("/c/cpu,cpuacct/berth/x"),
                 PathBuf::from("/c/memory/berth/x")

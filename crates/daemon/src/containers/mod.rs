@@ -118,6 +118,8 @@ pub(crate) struct Containers {
     execs: Mutex<BTreeMap<String, Arc<exec::Exec>>>,
     /// A shim started ahead of the next container start (see [`Containers::ready_spare`]).
     spare: Arc<Mutex<SpareShim>>,
+    /// Removed containers' files being deleted (see `run::remove_rw`).
+    purges: Arc<run::InFlight>,
 }
 
 #[derive(Default)]
@@ -198,6 +200,7 @@ impl Containers {
             map: RwLock::new(map),
             execs: Mutex::new(BTreeMap::new()),
             spare: Arc::default(),
+            purges: Arc::default(),
         })
     }
 
@@ -498,9 +501,13 @@ impl Daemon {
     }
 
     /// For a shutdown: waits up to `timeout` for the deletion of removed containers'
-    /// files under way (their rootfs unmounts first).
+    /// files under way (their rootfs unmounts first), so that an `rm` just answered
+    /// leaves no rootfs mounted behind the daemon. What is left is purged at the next
+    /// start.
     pub fn finish_removals(&self, timeout: std::time::Duration) {
-        run::finish_purges(timeout);
+        if !self.containers.purges.wait(timeout) {
+            tracing::warn!("removed containers' files are left for the next start to delete");
+        }
     }
 
     /// `POST /containers/{id}/start`. `Ok(false)`: it was already running (304).
@@ -877,7 +884,11 @@ impl Daemon {
         c.record().state.status = Status::Removing;
         let rec = c.record().clone();
         let t0 = std::time::Instant::now();
-        run::remove_rw(&dir, &self.containers.run_dir(&c.id))?;
+        run::remove_rw(
+            &dir,
+            &self.containers.run_dir(&c.id),
+            &self.containers.purges,
+        )?;
         tracing::debug!(container = %c.id, took = ?t0.elapsed(), "container removed");
         self.containers.forget(&c.id);
         self.container_event("destroy", &rec, &[]);
@@ -928,13 +939,17 @@ impl Daemon {
         let mut r = c.record();
         let mut hc = r.host_config.clone();
         // As dockerd: the docker CLI sends every field, zero (or empty) for the flags
-        // not given, and those leave the setting as it is.
+        // not given, and those leave the setting as it is; the nullable ones are null
+        // when not given (a pids limit of 0 means unlimited).
         macro_rules! set_given {
             ($($f:ident),*) => { $(
                 if let Some(v) = given(update.$f.clone()) {
                     hc.$f = Some(v);
                 }
             )* };
+        }
+        macro_rules! set_present {
+            ($($f:ident),*) => { $( if update.$f.is_some() { hc.$f = update.$f; } )* };
         }
         set_given!(
             memory,
@@ -948,13 +963,7 @@ impl Daemon {
             cpuset_mems,
             blkio_weight
         );
-        // Null when not given (0 means unlimited).
-        if update.pids_limit.is_some() {
-            hc.pids_limit = update.pids_limit;
-        }
-        if update.oom_kill_disable.is_some() {
-            hc.oom_kill_disable = update.oom_kill_disable;
-        }
+        set_present!(pids_limit, oom_kill_disable);
         if let Some(policy) = update
             .restart_policy
             .filter(|p| !matches!(p.name, None | Some(RestartPolicyNameEnum::EMPTY)))

@@ -5,7 +5,7 @@
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use berth_api_types::models::HostConfig;
 use berth_runtime::{Mount, NetNs, Resources, Seccomp, SpecInput, Ulimit};
@@ -780,46 +780,38 @@ pub fn cleanup(d: &Daemon, rec: &Record, _run_dir: &Path) {
 /// files (every unlink waits for the file system's journal: tens of ms for a small
 /// container on a busy disk) then happen on a thread of its own, and after a crash at
 /// the next start ([`purge_removed`]).
-pub fn remove_rw(dir: &Path, run_dir: &Path) -> Result<()> {
+pub fn remove_rw(dir: &Path, run_dir: &Path, purges: &Arc<InFlight>) -> Result<()> {
     let trash = dir.with_extension(REMOVING);
     std::fs::rename(dir, &trash).map_err(Error::io("removing container"))?;
     let run_dir = run_dir.to_path_buf();
+    let under_way = purges.clone();
     let purge = move || {
         super::lower_priority();
         // The mount first: of all this, only it would outlive a daemon gone meanwhile.
         purge_removed(&trash);
         let _ = std::fs::remove_dir_all(&run_dir);
-        PURGES.finish();
+        under_way.finish();
     };
-    PURGES.begin();
+    purges.begin();
     if let Err(e) = std::thread::Builder::new()
         .name("purge".into())
         .spawn(purge)
     {
-        PURGES.finish();
+        purges.finish();
         // The files stay until the next start purges them.
         tracing::warn!(error = %e, "cannot start a thread to delete a container's files");
     }
     Ok(())
 }
 
-/// Purges of removed containers under way (see [`remove_rw`]).
-static PURGES: InFlight = InFlight::new();
-
-/// A count of work under way that can be waited for.
-struct InFlight {
+/// A count of work under way that can be waited for (the purges [`remove_rw`] starts).
+#[derive(Default)]
+pub struct InFlight {
     count: Mutex<usize>,
     done: std::sync::Condvar,
 }
 
 impl InFlight {
-    const fn new() -> Self {
-        InFlight {
-            count: Mutex::new(0),
-            done: std::sync::Condvar::new(),
-        }
-    }
-
     fn begin(&self) {
         *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
     }
@@ -833,22 +825,13 @@ impl InFlight {
     }
 
     /// Whether all work ended within `timeout`.
-    fn wait(&self, timeout: std::time::Duration) -> bool {
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
         let n = self.count.lock().unwrap_or_else(|e| e.into_inner());
         let (n, _) = self
             .done
             .wait_timeout_while(n, timeout, |n| *n > 0)
             .unwrap_or_else(|e| e.into_inner());
         *n == 0
-    }
-}
-
-/// For a daemon shutting down: waits up to `timeout` for the purges of removed
-/// containers under way, so that an `rm` just answered does not leave its rootfs
-/// mounted behind the daemon. Whatever is left is purged at the next start.
-pub fn finish_purges(timeout: std::time::Duration) {
-    if !PURGES.wait(timeout) {
-        tracing::warn!("removed containers' files are left for the next start to delete");
     }
 }
 
@@ -1047,7 +1030,7 @@ mod tests {
 
     #[test]
     fn in_flight_work_is_waited_for_up_to_the_timeout() {
-        let work = Arc::new(InFlight::new());
+        let work = Arc::new(InFlight::default());
         assert!(work.wait(Duration::ZERO), "nothing under way");
         work.begin();
         work.begin();
