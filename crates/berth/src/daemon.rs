@@ -85,7 +85,6 @@ pub fn main(args: &[OsString]) -> i32 {
 }
 
 fn run(args: DaemonArgs) -> anyhow::Result<()> {
-    berth_daemon::memory::tune_for_transfers();
     let log_level = if args.debug {
         Some("debug".to_string())
     } else {

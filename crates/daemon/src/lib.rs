@@ -10,7 +10,6 @@ mod containers;
 mod error;
 mod events;
 mod images;
-pub mod memory;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, Weak};

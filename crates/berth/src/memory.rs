@@ -15,7 +15,8 @@ const MMAP_THRESHOLD: libc::c_int = 4 << 20;
 /// Free memory at the top of a heap that is kept rather than returned.
 const TRIM_THRESHOLD: libc::c_int = 32 << 20;
 
-/// Sets the thresholds; called once at start, before other threads exist.
+/// Sets the thresholds: called first thing by the daemon, before other
+/// threads exist. (The registry server gained nothing from it in a push.)
 pub fn tune_for_transfers() {
     // SAFETY: mallopt only changes malloc's parameters; no pointers are involved.
     unsafe {
