@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
 
+use berth_fshints::FrontToBack;
 use rustix::fs::{
     self, AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid, XattrFlags,
 };
@@ -186,19 +187,9 @@ fn lenient(field: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
     }
 }
 
-/// Files at least this large get their writeback started as soon as written.
+/// Files at least this large get their writeback started as soon as written
+/// (so the caller's one `syncfs` at the end finds little left to flush).
 const WRITEBACK_MIN: u64 = 1 << 20;
-
-/// Starts writing a file's data to disk without waiting, so the caller's one
-/// `syncfs` at the end finds little left to flush.
-fn start_writeback(fd: BorrowedFd<'_>) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range only reads its integer arguments; `fd` is open.
-    let rc = unsafe { libc::sync_file_range(fd.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-    if rc != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "sync_file_range");
-    }
-}
 
 fn id_from(raw: u64, path: &str) -> Result<u32, LayerError> {
     // u32::MAX is -1 for chown ("leave unchanged"): refuse it too.
@@ -422,6 +413,7 @@ impl Applier {
         })?;
         let mut file = File::from(fd);
         let expected = entry.size();
+        let mut hints = FrontToBack::new(0, expected);
         let mut got = 0u64;
         loop {
             let n = match entry.read(&mut self.buf) {
@@ -435,6 +427,7 @@ impl Applier {
                     })
                 }
             };
+            hints.reserve(file.as_fd(), got + n as u64);
             file.write_all(&self.buf[..n])
                 .map_err(|source| LayerError::Io {
                     path: epath.to_owned(),
@@ -452,7 +445,7 @@ impl Applier {
         }
         self.size += got;
         if got >= WRITEBACK_MIN {
-            start_writeback(file.as_fd());
+            hints.finish(file.as_fd(), got);
         }
         self.set_meta_fd(file.as_fd(), meta, epath, true)
     }

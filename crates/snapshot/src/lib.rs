@@ -42,7 +42,7 @@ impl Snapshotter {
             fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
         }
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        berth_store::spread_subdirectories(&tmp, true);
+        berth_fshints::spread_subdirectories(&tmp, true);
         Ok(Snapshotter {
             root: root.to_path_buf(),
             tmp,

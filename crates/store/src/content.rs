@@ -1,8 +1,10 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use berth_fshints::FrontToBack;
 use sha2::{Digest as _, Sha256};
 
 use crate::{Digest, Result, StoreError};
@@ -105,7 +107,8 @@ impl ContentStore {
             tmp,
             hasher: Some(Sha256::new()),
             size: 0,
-            flushed: 0,
+            hints: FrontToBack::new(0, 0),
+            expected: 0,
             blobs: self.blobs.clone(),
             keep: false,
         })
@@ -143,7 +146,8 @@ impl ContentStore {
             tmp,
             hasher: Some(hasher),
             size,
-            flushed: size,
+            hints: FrontToBack::new(size, 0),
+            expected: 0,
             blobs: self.blobs.clone(),
             keep: true,
         }))
@@ -186,18 +190,18 @@ pub struct BlobWriter {
     /// `None` once the caller took over hashing (see [`BlobWriter::skip_hashing`]).
     hasher: Option<Sha256>,
     size: u64,
-    /// Bytes already handed to the disk's writeback (see [`BlobWriter::start_writeback`]).
-    flushed: u64,
+    /// Space reserved ahead, writeback started behind.
+    hints: FrontToBack,
+    /// The size the blob should have (0: unknown).
+    expected: u64,
     blobs: PathBuf,
     /// Left on disk when dropped unfinished (a resumable download).
     keep: bool,
 }
 
-/// Writeback is started every this many bytes.
-const WRITEBACK_EVERY: u64 = 8 << 20;
-
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.reserve(buf.len());
         let n = self.file.write(buf)?;
         if let Some(h) = &mut self.hasher {
             h.update(&buf[..n]);
@@ -207,6 +211,7 @@ impl Write for BlobWriter {
         Ok(n)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.reserve(buf.len());
         self.file.write_all(buf)?;
         if let Some(h) = &mut self.hasher {
             h.update(buf);
@@ -237,33 +242,29 @@ impl BlobWriter {
             *h = Sha256::new();
         }
         self.size = 0;
-        self.flushed = 0;
+        self.hints = FrontToBack::new(0, self.expected);
         Ok(())
     }
 
-    /// Asks the kernel to start writing what we wrote so far to disk, without
-    /// waiting: the sync that later makes the blob durable then finds little left
-    /// to do, instead of flushing a whole large blob at once.
+    /// The blob's size as the manifest gives it: its disk space is then
+    /// reserved ahead of the writes (see [`FrontToBack`]).
+    pub fn expect(&mut self, total: u64) {
+        self.expected = total;
+        self.hints = FrontToBack::new(self.size, total);
+    }
+
+    fn reserve(&mut self, len: usize) {
+        let end = self.size + len as u64;
+        self.hints.reserve(self.file.get_ref().as_fd(), end);
+    }
+
+    /// Starts the disk's writeback every few MiB, so the sync that makes the
+    /// blob durable finds little left to do.
     fn start_writeback(&mut self) -> io::Result<()> {
-        if self.size - self.flushed < WRITEBACK_EVERY {
-            return Ok(());
+        if self.hints.writeback_due(self.size) {
+            self.file.flush()?;
+            self.hints.wrote(self.file.get_ref().as_fd(), self.size);
         }
-        self.file.flush()?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(self.file.get_ref());
-        // SAFETY: sync_file_range only reads its integer arguments; `fd` is our open file.
-        let rc = unsafe {
-            libc::sync_file_range(
-                fd,
-                self.flushed as libc::off64_t,
-                (self.size - self.flushed) as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            )
-        };
-        // A file system without support for it just syncs later in one go.
-        if rc != 0 {
-            tracing::debug!(error = %io::Error::last_os_error(), "sync_file_range");
-        }
-        self.flushed = self.size;
         Ok(())
     }
 
@@ -463,10 +464,15 @@ mod tests {
         // restart() forgets what was there
         let other = Digest::of(b"abc");
         let mut w = cs.resumable_writer(&other).unwrap().unwrap();
+        // with space reserved for more than arrives
+        w.expect(64 << 20);
         w.write_all(b"xyz").unwrap();
         w.restart().unwrap();
         w.write_all(b"abc").unwrap();
-        assert_eq!(w.finish().unwrap().digest(), &other);
+        let p = w.finish().unwrap();
+        assert_eq!(p.digest(), &other);
+        assert_eq!(p.commit().unwrap(), other);
+        assert_eq!(cs.read(&other).unwrap(), b"abc");
     }
 
     #[test]

@@ -12,12 +12,10 @@
 mod atomic;
 mod content;
 mod digest;
-mod dirs;
 
 pub use atomic::{atomic_write, atomic_write_json, read_json, replace_file, replace_file_json};
 pub use content::{BlobWriter, ContentStore, PendingBlob};
 pub use digest::{Digest, DigestError};
-pub use dirs::spread_subdirectories;
 
 /// Errors of the store; each names the blob or file concerned.
 #[derive(Debug, thiserror::Error)]

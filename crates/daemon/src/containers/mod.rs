@@ -164,7 +164,7 @@ impl Containers {
         // spread of each cost a start 0.6 ms here (bench/README.md). Earlier
         // versions set the mark; it is cleared.
         for dir in [&data_dir, &run_dir, &runtime_dir] {
-            berth_store::spread_subdirectories(dir, false);
+            berth_fshints::spread_subdirectories(dir, false);
         }
         let mut map = BTreeMap::new();
         for entry in std::fs::read_dir(&data_dir).map_err(Error::io("containers directory"))? {

@@ -330,6 +330,7 @@ impl Daemon {
             }
             let size = e.header().size().map_err(bad)?;
             let mut w = self.content.writer()?;
+            w.expect(size);
             if size <= SMALL {
                 let mut buf = Vec::with_capacity(size as usize);
                 e.read_to_end(&mut buf).map_err(read_err)?;

@@ -180,6 +180,7 @@ impl BlobSink for Download<'_, '_> {
             self.unpack = None;
             self.w.restart().map_err(std::io::Error::other)?;
         }
+        self.w.expect(self.total);
         Ok(())
     }
     fn write(&mut self, data: &[u8]) -> std::io::Result<()> {

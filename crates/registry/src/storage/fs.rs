@@ -12,11 +12,13 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use berth_fshints::FrontToBack;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -123,23 +125,8 @@ fn not_found<T>(r: io::Result<T>) -> io::Result<Option<T>> {
     }
 }
 
-/// Bytes written between two nudges of the kernel's writeback, so that the fsync
-/// ending an upload waits for the tail of a large blob, not for all of it (a 100 MB
-/// push had spent a third of its time in that fsync, both cores idle).
-const WRITEBACK_EVERY: u64 = 8 << 20;
 /// Body pieces queued between the task receiving an upload and the thread writing it.
 const BODY_QUEUE: usize = 16;
-
-/// Asks the kernel to start writing `file`'s dirty pages to disk, without waiting.
-fn start_writeback(file: &std::fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range only reads its integer arguments; the file is open.
-    let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-    if rc != 0 {
-        // A file system without it just syncs everything at the end.
-        tracing::debug!(error = %io::Error::last_os_error(), "sync_file_range");
-    }
-}
 
 /// Writes `body` to `file` and syncs it, hashing it when asked; returns the
 /// number of bytes and the hasher. The hashing and writing run on a thread of
@@ -155,17 +142,20 @@ async fn write_body(
     let p = path.to_path_buf();
     let writer = tokio::task::spawn_blocking(move || {
         let (mut file, mut hasher) = (file, hasher);
-        let (mut n, mut kicked) = (0u64, 0u64);
+        // Writeback is started every few MiB, so that the fsync ending an upload
+        // waits for the tail of a large blob, not for all of it (a 100 MB push had
+        // spent a third of its time in that fsync, both cores idle). A chunked
+        // upload appends: offsets count from the file's end.
+        let base = file.metadata().map_err(RegistryError::io(&p))?.len();
+        let mut hints = FrontToBack::new(base, 0);
+        let mut n = 0u64;
         while let Some(chunk) = rx.blocking_recv() {
             if let Some(h) = &mut hasher {
                 h.update(&chunk);
             }
             file.write_all(&chunk).map_err(RegistryError::io(&p))?;
             n += chunk.len() as u64;
-            if n - kicked >= WRITEBACK_EVERY {
-                start_writeback(&file);
-                kicked = n;
-            }
+            hints.wrote(file.as_fd(), base + n);
         }
         file.sync_all().map_err(RegistryError::io(&p))?;
         Ok::<_, RegistryError>((n, hasher))
