@@ -18,6 +18,9 @@ const WRITEBACK_EVERY: u64 = 8 << 20;
 /// Disk space is reserved this far ahead of the writes, at most: a size that a
 /// manifest or tar header only claims never reserves more than this at once.
 const RESERVE_AHEAD: u64 = 32 << 20;
+/// Files expected to be smaller get no space reserved: for them, the extra
+/// system call costs more than the allocation it spares.
+const RESERVE_MIN: u64 = 1 << 20;
 
 /// Asks the kernel to start writing a file's dirty pages from `offset` on
 /// (`len` bytes; 0: to the end), without waiting: the sync that later makes the
@@ -59,7 +62,7 @@ impl FrontToBack {
     /// (0 when unknown).
     pub fn new(written: u64, expected: u64) -> FrontToBack {
         FrontToBack {
-            expected,
+            expected: if expected >= RESERVE_MIN { expected } else { 0 },
             reserved: written,
             kicked: written,
         }
@@ -154,11 +157,14 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_size_reserves_nothing() {
+    fn an_unknown_or_small_size_reserves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let f = std::fs::File::create(dir.path().join("f")).unwrap();
         let mut h = FrontToBack::new(0, 0);
         h.reserve(f.as_fd(), 50 << 20);
+        assert_eq!(allocated(&f), 0);
+        let mut h = FrontToBack::new(0, RESERVE_MIN - 1);
+        h.reserve(f.as_fd(), 4096);
         assert_eq!(allocated(&f), 0);
     }
 
