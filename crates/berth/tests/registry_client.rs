@@ -42,16 +42,30 @@ fn docker_cli_push_rmi_pull_round_trip() {
         "{out}"
     );
     assert_eq!(out.trim().lines().last(), Some(name.as_str()), "{out}");
+    let digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .expect("a digest line");
     let got = d
         .docker(&[
             "image",
             "inspect",
             "-f",
-            "{{.Id}} {{len .RepoDigests}}",
+            "{{.Id}} {{json .RepoDigests}}",
             &name,
         ])
         .ok();
-    assert_eq!(got.trim(), format!("{id} 1"), "the same image came back");
+    // The same image came back, with `repo@digest` as dockerd records it (no tag).
+    assert_eq!(
+        got.trim(),
+        format!(r#"{id} ["{}/test/bb@{digest}"]"#, reg.host()),
+        "{out}"
+    );
+    // That reference is the image's own: it can be removed on its own.
+    let by_digest = format!("{}/test/bb@{digest}", reg.host());
+    let untagged = d.docker(&["rmi", &by_digest]).ok();
+    assert_eq!(untagged.trim(), format!("Untagged: {by_digest}"));
+    d.docker(&["image", "inspect", &name]).ok();
     let out = d.docker(&["pull", &name]).ok();
     assert!(
         out.contains(&format!("Status: Image is up to date for {name}")),

@@ -510,7 +510,9 @@ impl Daemon {
             });
         }
 
+        // `repo@digest`, as dockerd records it: without the tag pulled by.
         let digest_ref = r
+            .trimmed()
             .with_digest(&top.digest)
             .map_err(|e| Error::InvalidParameter(e.to_string()))?;
         let mut tags = vec![digest_ref];

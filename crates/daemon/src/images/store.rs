@@ -94,14 +94,28 @@ impl State {
     }
 
     /// Replaces the references (already persisted by the caller) and re-derives the index.
+    /// Pulls before 2026-12-06 recorded `repo:tag@digest`; such a reference becomes
+    /// `repo@digest`, as dockerd records it (and the next write persists that).
     pub fn set_refs(&mut self, refs: BTreeMap<String, Digest>) {
         let mut by_image: HashMap<Digest, Vec<Reference>> = HashMap::new();
-        for (k, id) in &refs {
-            if let Ok(r) = Reference::parse(k) {
+        let mut kept = BTreeMap::new();
+        for (k, id) in refs {
+            let Ok(mut r) = Reference::parse(&k) else {
+                kept.insert(k, id);
+                continue;
+            };
+            if let (Some(_), Some(d)) = (r.tag(), r.digest()) {
+                match r.trimmed().with_digest(d) {
+                    Ok(plain) => r = plain,
+                    Err(_) => continue,
+                }
+            }
+            if let std::collections::btree_map::Entry::Vacant(e) = kept.entry(r.to_string()) {
                 by_image.entry(id.clone()).or_default().push(r);
+                e.insert(id);
             }
         }
-        self.refs = refs;
+        self.refs = kept;
         self.by_image = by_image;
     }
 
@@ -303,6 +317,29 @@ pub fn referenced(state: &State) -> (HashSet<Digest>, HashSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_and_digest_reference_is_kept_as_the_digest_alone() {
+        let id = Digest::of(b"image");
+        let d = Digest::of(b"manifest");
+        let mut st = State::default();
+        st.set_refs(BTreeMap::from([
+            (format!("docker.io/library/bb:1@{d}"), id.clone()),
+            (format!("docker.io/library/bb@{d}"), id.clone()),
+            ("docker.io/library/bb:1".to_string(), id.clone()),
+        ]));
+        assert_eq!(
+            st.refs().keys().collect::<Vec<_>>(),
+            [
+                "docker.io/library/bb:1",
+                &format!("docker.io/library/bb@{d}")
+            ]
+        );
+        assert_eq!(
+            st.repo_tags_digests(&id),
+            (vec!["bb:1".to_string()], vec![format!("bb@{d}")])
+        );
+    }
 
     #[test]
     fn chain_id_of_two_layers() {
