@@ -1,11 +1,12 @@
 //! In-memory caches of what hot reads need (tag → digest, manifest media types and bytes,
 //! blob sizes, layer links), so a manifest GET by tag or a blob HEAD touches no disk.
 //!
-//! Only the server writes tags and manifest revisions, so those entries are exact and
-//! updated on every write. Blobs and layer links can also be removed by `berth registry gc`
-//! in another process: those entries expire after [`LINK_TTL`], are dropped when the
-//! collector's epoch marker changes (looked at no more than once per [`EPOCH_CHECK`]),
-//! and manifest PUT checks its blobs against storage, never the cache.
+//! Only the server writes tags, so those entries are exact and updated on every write.
+//! Blobs, layer links and (with `--delete-untagged`) manifest revisions can also be removed
+//! by `berth registry gc` in another process: link and size entries expire after
+//! [`LINK_TTL`], and those entries and the manifests' are dropped when the collector's
+//! epoch marker changes (looked at no more than once per [`EPOCH_CHECK`]); manifest PUT
+//! checks its blobs against storage, never the cache.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
@@ -169,6 +170,13 @@ impl Cache {
             }
             if let Ok(mut m) = self.sizes.write() {
                 m.clear();
+            }
+            // `gc --delete-untagged` removes manifest revisions too.
+            if let Ok(mut m) = self.revisions.write() {
+                m.clear();
+            }
+            if let Ok(mut m) = self.manifests.lock() {
+                *m = Default::default();
             }
         }
     }

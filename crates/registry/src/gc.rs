@@ -1,11 +1,14 @@
 //! Garbage collection: mark every blob reachable from a manifest revision of any
-//! repository (configs, layers, index children, subjects), sweep the rest.
+//! repository (configs, layers, index children, subjects), sweep the rest. With
+//! `delete_untagged` (distribution's `--delete-untagged`), the roots are only the
+//! revisions a tag reaches, their referrers, and the recent ones; the other revisions
+//! are removed first.
 //!
 //! Safe while the server runs: a blob written or referenced (see [`Storage::touch`])
 //! within the grace period is kept, and so are upload sessions younger than it; only
 //! leftovers older than the grace period are removed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
@@ -19,6 +22,8 @@ use crate::storage::{layer_key, touch_key, Storage, GC_EPOCH_KEY};
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
     pub manifests: usize,
+    /// Untagged manifest revisions removed (`repository@digest`).
+    pub manifests_deleted: Vec<String>,
     pub blobs_marked: usize,
     pub blobs_deleted: Vec<Digest>,
     pub bytes_freed: u64,
@@ -43,38 +48,128 @@ async fn read_json(s: &dyn Storage, d: &Digest) -> Result<Option<Value>> {
     Ok(serde_json::from_slice(&buf).ok())
 }
 
+fn descriptor_digest(d: &Value) -> Option<Digest> {
+    d.get("digest")?.as_str()?.parse().ok()
+}
+
+/// The digests a descriptor list of `v` names (`layers`, `manifests`, `blobs`).
+fn listed<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = Digest> + 'a {
+    v.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(descriptor_digest)
+}
+
 fn descriptor_digests(v: &Value, out: &mut Vec<Digest>) {
-    let one = |d: &Value| {
-        d.get("digest")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok())
-    };
     for key in ["config", "subject"] {
-        if let Some(d) = v.get(key).and_then(one) {
+        if let Some(d) = v.get(key).and_then(descriptor_digest) {
             out.push(d);
         }
     }
     for key in ["layers", "manifests", "blobs"] {
-        if let Some(list) = v.get(key).and_then(Value::as_array) {
-            out.extend(list.iter().filter_map(one));
+        out.extend(listed(v, key));
+    }
+}
+
+/// What a collection does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcOptions {
+    /// Blobs, revisions and uploads younger than this are kept.
+    pub grace: Duration,
+    /// Report, delete nothing.
+    pub dry_run: bool,
+    /// Remove the manifest revisions no tag reaches first.
+    pub delete_untagged: bool,
+}
+
+fn subject_of(v: &Value) -> Option<Digest> {
+    v.get("subject").and_then(descriptor_digest)
+}
+
+/// The revisions of `repo` that `--delete-untagged` keeps: those a tag names, what they
+/// name in turn (an index's children), the referrers of kept ones (signatures and SBOMs
+/// name their image as subject and carry no tag), and any pushed within the grace
+/// period (an index's children are pushed by digest before the index gets its tag).
+async fn tagged_revisions(
+    s: &dyn Storage,
+    repo: &str,
+    revisions: &[(Digest, SystemTime)],
+    cutoff: SystemTime,
+) -> Result<(HashSet<Digest>, HashMap<Digest, Value>)> {
+    let mut docs = HashMap::new();
+    for (d, _) in revisions {
+        if let Some(v) = read_json(s, d).await? {
+            docs.insert(d.clone(), v);
+        }
+    }
+    let present: HashSet<&Digest> = revisions.iter().map(|(d, _)| d).collect();
+    let mut queue: Vec<Digest> = revisions
+        .iter()
+        .filter(|(_, modified)| *modified >= cutoff)
+        .map(|(d, _)| d.clone())
+        .collect();
+    for tag in s.tag_list(repo).await? {
+        queue.extend(s.tag_get(repo, &tag).await?);
+    }
+    let mut kept = HashSet::new();
+    loop {
+        while let Some(d) = queue.pop() {
+            if !present.contains(&d) || !kept.insert(d.clone()) {
+                continue;
+            }
+            if let Some(v) = docs.get(&d) {
+                queue.extend(listed(v, "manifests"));
+            }
+        }
+        queue.extend(
+            docs.iter()
+                .filter(|(d, v)| {
+                    !kept.contains(*d) && subject_of(v).is_some_and(|s| kept.contains(&s))
+                })
+                .map(|(d, _)| d.clone()),
+        );
+        if queue.is_empty() {
+            return Ok((kept, docs));
         }
     }
 }
 
-/// Runs one collection; with `dry_run` nothing is deleted.
-pub async fn collect(s: &dyn Storage, grace: Duration, dry_run: bool) -> Result<GcReport> {
+/// Runs one collection.
+pub async fn collect(s: &dyn Storage, opts: GcOptions) -> Result<GcReport> {
     let started = SystemTime::now();
-    let cutoff = started.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
+    let cutoff = started
+        .checked_sub(opts.grace)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
     let mut report = GcReport::default();
 
-    // Mark: every manifest revision of every repository is a root.
+    // Mark: every manifest revision of every repository is a root (with
+    // `delete_untagged`, every one that stays).
     let mut marked: HashSet<Digest> = HashSet::new();
     let mut queue: Vec<Digest> = Vec::new();
     for repo in s.repo_list().await? {
-        let revisions = s.manifest_list(&repo).await?;
+        let revisions = s.manifest_revisions(&repo).await?;
         report.manifests += revisions.len();
-        queue.extend(revisions);
+        if !opts.delete_untagged {
+            queue.extend(revisions.into_iter().map(|(d, _)| d));
+            continue;
+        }
+        let (kept, docs) = tagged_revisions(s, &repo, &revisions, cutoff).await?;
+        for (d, _) in revisions {
+            if kept.contains(&d) {
+                queue.push(d);
+                continue;
+            }
+            if !opts.dry_run {
+                s.manifest_unlink(&repo, &d).await?;
+                if let Some(subject) = docs.get(&d).and_then(subject_of) {
+                    s.referrer_delete(&repo, &subject, &d).await?;
+                }
+            }
+            report.manifests_deleted.push(format!("{repo}@{d}"));
+        }
     }
+    report.manifests_deleted.sort();
     while let Some(d) = queue.pop() {
         if !marked.insert(d.clone()) {
             continue;
@@ -116,7 +211,7 @@ pub async fn collect(s: &dyn Storage, grace: Duration, dry_run: bool) -> Result<
             report.blobs_kept_young += 1;
             continue;
         }
-        if !dry_run {
+        if !opts.dry_run {
             s.blob_delete(&b.digest).await?;
         }
         report.bytes_freed += b.size;
@@ -124,11 +219,11 @@ pub async fn collect(s: &dyn Storage, grace: Duration, dry_run: bool) -> Result<
         report.blobs_deleted.push(b.digest);
     }
     report.blobs_deleted.sort();
-    if dry_run {
+    if opts.dry_run {
         return Ok(report);
     }
 
-    if !deleted.is_empty() {
+    if !deleted.is_empty() || !report.manifests_deleted.is_empty() {
         s.meta_put(GC_EPOCH_KEY, bytes::Bytes::new()).await?;
     }
 
@@ -180,6 +275,14 @@ mod tests {
         d
     }
 
+    fn opts(grace_secs: u64, dry_run: bool, delete_untagged: bool) -> GcOptions {
+        GcOptions {
+            grace: Duration::from_secs(grace_secs),
+            dry_run,
+            delete_untagged,
+        }
+    }
+
     #[tokio::test]
     async fn keeps_reachable_and_young_blobs_and_sweeps_the_rest() {
         let dir = tempfile::tempdir().unwrap();
@@ -200,16 +303,16 @@ mod tests {
             .unwrap();
 
         // Everything is young: nothing goes.
-        let r = collect(&s, Duration::from_secs(3600), false).await.unwrap();
+        let r = collect(&s, opts(3600, false, false)).await.unwrap();
         assert!(r.blobs_deleted.is_empty());
         assert_eq!(r.blobs_marked, 4);
         assert_eq!(r.blobs_kept_young, 1);
 
         // With no grace the orphan goes, and its link with it; dry run deletes nothing.
-        let r = collect(&s, Duration::ZERO, true).await.unwrap();
+        let r = collect(&s, opts(0, true, false)).await.unwrap();
         assert_eq!(r.blobs_deleted, std::slice::from_ref(&orphan));
         assert!(s.blob_stat(&orphan).await.unwrap().is_some());
-        let r = collect(&s, Duration::ZERO, false).await.unwrap();
+        let r = collect(&s, opts(0, false, false)).await.unwrap();
         assert_eq!(r.blobs_deleted, std::slice::from_ref(&orphan));
         assert_eq!(r.bytes_freed, 15);
         assert!(s.blob_stat(&orphan).await.unwrap().is_none());
@@ -217,5 +320,78 @@ mod tests {
         for d in [&config, &layer, &m, &i] {
             assert!(s.blob_stat(d).await.unwrap().is_some());
         }
+    }
+
+    #[tokio::test]
+    async fn delete_untagged_keeps_what_tags_reach_their_referrers_and_recent_pushes() {
+        const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+        let dir = tempfile::tempdir().unwrap();
+        let s = FsStorage::open(dir.path()).unwrap();
+        let config = put(&s, b"{}").await;
+        let image = |n: u32, subject: Option<&Digest>| {
+            let subject = subject
+                .map(|d| format!(r#","subject":{{"digest":"{d}"}}"#))
+                .unwrap_or_default();
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"digest":"{config}"}},"layers":[],"annotations":{{"n":"{n}"}}{subject}}}"#
+            )
+        };
+        s.repo_register("r").await.unwrap();
+        let push = |body: String| {
+            let s = &s;
+            async move {
+                let d = put(s, body.as_bytes()).await;
+                s.manifest_link("r", &d, OCI).await.unwrap();
+                d
+            }
+        };
+        // A tagged index and its (untagged) child, with a referrer of the child.
+        let child = push(image(1, None)).await;
+        let index = push(format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"digest":"{child}"}}]}}"#
+        ))
+        .await;
+        s.tag_put("r", "t", &index).await.unwrap();
+        let signature = push(image(2, Some(&child))).await;
+        // An untagged image with a referrer of its own, both old; and a recent push.
+        let old = push(image(3, None)).await;
+        let old_referrer = push(image(4, Some(&old))).await;
+        s.referrer_put("r", &old, &old_referrer, Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        let recent = push(image(5, None)).await;
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        for d in [&child, &index, &signature, &old, &old_referrer] {
+            let p = dir.path().join(format!(
+                "meta/repositories/r/_manifests/revisions/sha256/{}",
+                d.hex()
+            ));
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(an_hour_ago)
+                .unwrap();
+        }
+
+        let r = collect(&s, opts(600, false, true)).await.unwrap();
+        let mut gone = vec![format!("r@{old}"), format!("r@{old_referrer}")];
+        gone.sort();
+        assert_eq!(r.manifests_deleted, gone);
+        let mut left = s
+            .manifest_revisions("r")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect::<Vec<_>>();
+        left.sort();
+        let mut want = vec![child, index, signature, recent];
+        want.sort();
+        assert_eq!(left, want);
+        assert!(s.referrers("r", &old).await.unwrap().is_empty());
+        // Without the option, untagged revisions are roots like the others.
+        let r = collect(&s, opts(0, true, false)).await.unwrap();
+        assert!(r.manifests_deleted.is_empty());
     }
 }

@@ -31,7 +31,7 @@ pub use storage::Storage;
 
 const USAGE: &str = "Usage:
   berth registry serve [--addr HOST:PORT] [--root DIR] [--config FILE]
-  berth registry gc [--root DIR] [--config FILE] [--dry-run]
+  berth registry gc [--root DIR] [--config FILE] [--dry-run] [--delete-untagged]
 
 Defaults: --addr 127.0.0.1:5000, --root /var/lib/berth-registry";
 
@@ -43,6 +43,7 @@ struct Opts {
     root: Option<PathBuf>,
     config: Option<PathBuf>,
     dry_run: bool,
+    delete_untagged: bool,
 }
 
 fn parse_args(args: &[OsString]) -> std::result::Result<Opts, String> {
@@ -71,6 +72,7 @@ fn parse_args(args: &[OsString]) -> std::result::Result<Opts, String> {
             "--root" => o.root = Some(value("--root")?.into()),
             "--config" => o.config = Some(value("--config")?.into()),
             "--dry-run" if o.command == "gc" => o.dry_run = true,
+            "--delete-untagged" if o.command == "gc" => o.delete_untagged = true,
             _ => return Err(format!("unknown flag: {a}")),
         }
     }
@@ -163,15 +165,27 @@ fn run(opts: Opts) -> Result<()> {
     rt.block_on(async {
         if opts.command == "gc" {
             let storage = open_storage(&cfg, &root).await?;
-            let grace = Duration::from_secs(cfg.gc.grace_seconds);
-            let r = gc::collect(storage.as_ref(), grace, opts.dry_run).await?;
+            let r = gc::collect(
+                storage.as_ref(),
+                gc::GcOptions {
+                    grace: Duration::from_secs(cfg.gc.grace_seconds),
+                    dry_run: opts.dry_run,
+                    delete_untagged: opts.delete_untagged,
+                },
+            )
+            .await?;
             let verb = if opts.dry_run { "would delete" } else { "deleted" };
+            for m in &r.manifests_deleted {
+                println!("{verb} manifest {m}");
+            }
             for d in &r.blobs_deleted {
                 println!("{verb} blob {d}");
             }
             println!(
-                "{} manifests, {} blobs in use, {} {} blobs ({} bytes), {} kept as recent, {} stale uploads removed",
+                "{} manifests ({} {} untagged), {} blobs in use, {} {} blobs ({} bytes), {} kept as recent, {} stale uploads removed",
                 r.manifests,
+                verb,
+                r.manifests_deleted.len(),
                 r.blobs_marked,
                 verb,
                 r.blobs_deleted.len(),
@@ -213,6 +227,13 @@ mod tests {
         assert_eq!(o.root, Some(PathBuf::from("/r")));
         let o = parse_args(&args(&["gc", "--dry-run", "--config", "c.json"])).unwrap();
         assert!(o.dry_run);
+        assert!(!o.delete_untagged);
+        assert!(
+            parse_args(&args(&["gc", "--delete-untagged"]))
+                .unwrap()
+                .delete_untagged
+        );
+        assert!(parse_args(&args(&["serve", "--delete-untagged"])).is_err());
         assert_eq!(o.config, Some(PathBuf::from("c.json")));
         assert!(parse_args(&args(&["gc", "--addr", "x"])).is_err());
         assert!(parse_args(&args(&["serve", "--dry-run"])).is_err());

@@ -228,7 +228,8 @@ impl Registry {
         Ok(())
     }
 
-    /// Drops cached blob facts when a garbage collection has run since the last look.
+    /// Drops cached blob and manifest facts when a garbage collection has run since
+    /// the last look.
     async fn check_gc_epoch(&self) -> Result<(), ApiError> {
         if self.cache.epoch_due() {
             self.cache.set_epoch(self.storage.gc_epoch().await?);
@@ -306,6 +307,8 @@ impl Registry {
                 }
             }
         };
+        // `gc --delete-untagged` in another process may have removed the revision.
+        self.check_gc_epoch().await?;
         let media_type = match self.cache.revision(repo, &digest) {
             Some(t) => t,
             None => {

@@ -366,13 +366,11 @@ async fn flow(c: &Client, storage: &dyn Storage) {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
-    let r = gc::collect(storage, Duration::from_secs(3600), false)
-        .await
-        .unwrap();
+    let r = gc::collect(storage, gc_opts(3600, false)).await.unwrap();
     assert!(r.blobs_deleted.is_empty(), "young blobs are kept: {r:?}");
     // Recent push markers keep blobs for one more run; the next one sweeps.
-    gc::collect(storage, Duration::ZERO, false).await.unwrap();
-    let r = gc::collect(storage, Duration::ZERO, false).await.unwrap();
+    gc::collect(storage, gc_opts(0, false)).await.unwrap();
+    let r = gc::collect(storage, gc_opts(0, false)).await.unwrap();
     let mut expected: Vec<Digest> = vec![sbom.parse().unwrap(), ad.parse().unwrap()];
     expected.sort();
     assert_eq!(r.blobs_deleted, expected);
@@ -390,6 +388,82 @@ async fn flow(c: &Client, storage: &dyn Storage) {
         .send("HEAD", &format!("/v2/team/app/blobs/{sbom}"), &[], b"")
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // --delete-untagged: team/copy's manifest (pushed by digest, no tag) goes, and a
+    // referrer of it there; team/app's tagged manifest and a referrer of it stay.
+    let put_manifest = |repo: &'static str, body: String| async move {
+        let d = digest(body.as_bytes());
+        let r = c
+            .send(
+                "PUT",
+                &format!("/v2/{repo}/manifests/{d}"),
+                &[("content-type", OCI_MANIFEST)],
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        d
+    };
+    let kept_sbom = push_monolithic(c, "team/app", b"kept-sbom").await;
+    let kd = put_manifest("team/app", manifest(&cd, &[&kept_sbom], Some(&md))).await;
+    let dropped_sbom = push_monolithic(c, "team/copy", b"dropped-sbom").await;
+    let xd = put_manifest("team/copy", manifest(&cd, &[&dropped_sbom], Some(&md))).await;
+    let mut untagged = vec![format!("team/copy@{md}"), format!("team/copy@{xd}")];
+    untagged.sort();
+    let r = gc::collect(
+        storage,
+        gc::GcOptions {
+            dry_run: true,
+            ..untagged_opts()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.manifests_deleted, untagged);
+    let r = c
+        .send("GET", &format!("/v2/team/copy/manifests/{md}"), &[], b"")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "a dry run deletes nothing");
+    let r = gc::collect(storage, untagged_opts()).await.unwrap();
+    assert_eq!(r.manifests_deleted, untagged);
+    // The push markers keep the new blobs for one more run, as above.
+    let r = gc::collect(storage, untagged_opts()).await.unwrap();
+    let mut swept: Vec<Digest> = vec![dropped_sbom.parse().unwrap(), xd.parse().unwrap()];
+    swept.sort();
+    assert_eq!(r.blobs_deleted, swept);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for (path, status) in [
+        (
+            format!("/v2/team/copy/manifests/{md}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/v2/team/copy/manifests/{xd}"),
+            StatusCode::NOT_FOUND,
+        ),
+        ("/v2/team/app/manifests/v1".to_string(), StatusCode::OK),
+        (format!("/v2/team/app/manifests/{kd}"), StatusCode::OK),
+        (format!("/v2/team/app/blobs/{kept_sbom}"), StatusCode::OK),
+    ] {
+        let r = c.send("GET", &path, &[("accept", OCI_MANIFEST)], b"").await;
+        assert_eq!(r.status, status, "{path}");
+    }
+    let r = c
+        .send("GET", &format!("/v2/team/app/referrers/{md}"), &[], b"")
+        .await;
+    assert_eq!(r.json()["manifests"][0]["digest"], kd);
+}
+
+fn gc_opts(grace_secs: u64, delete_untagged: bool) -> gc::GcOptions {
+    gc::GcOptions {
+        grace: Duration::from_secs(grace_secs),
+        dry_run: false,
+        delete_untagged,
+    }
+}
+
+fn untagged_opts() -> gc::GcOptions {
+    gc_opts(0, true)
 }
 
 #[tokio::test]

@@ -155,8 +155,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn manifest_unlink(&self, repo: &str, digest: &Digest) -> Result<bool> {
         self.meta_delete(&revision_key(repo, digest)).await
     }
-    /// Every manifest digest of `repo`.
-    async fn manifest_list(&self, repo: &str) -> Result<Vec<Digest>> {
+    /// Every manifest digest of `repo`, with when it was last pushed.
+    async fn manifest_revisions(&self, repo: &str) -> Result<Vec<(Digest, SystemTime)>> {
         let prefix = format!("repositories/{repo}/_manifests/revisions/");
         Ok(self
             .meta_list(&prefix)
@@ -165,7 +165,7 @@ pub trait Storage: Send + Sync + 'static {
             .filter_map(|e| {
                 let rest = e.key.strip_prefix(&prefix)?;
                 let (alg, hex) = rest.split_once('/')?;
-                Digest::from_parts(alg, hex).ok()
+                Some((Digest::from_parts(alg, hex).ok()?, e.modified))
             })
             .collect())
     }
