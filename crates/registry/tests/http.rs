@@ -474,7 +474,7 @@ async fn push_pull_flow_on_the_filesystem() {
     flow(&Client::new(s.addr), storage.as_ref()).await;
 
     // The CLI's gc on the same root.
-    let args: Vec<std::ffi::OsString> = ["gc", "--dry-run", "--root"]
+    let args: Vec<std::ffi::OsString> = ["gc", "--dry-run", "--delete-untagged", "--root"]
         .iter()
         .map(Into::into)
         .chain([dir.path().as_os_str().to_owned()])
