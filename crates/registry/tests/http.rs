@@ -155,6 +155,21 @@ async fn push_monolithic(c: &Client, repo: &str, data: &[u8]) -> String {
     d
 }
 
+/// PUTs an OCI manifest by its digest; returns the digest and the response.
+async fn put_manifest(c: &Client, repo: &str, body: &str) -> (String, Resp) {
+    let d = digest(body.as_bytes());
+    let r = c
+        .send(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{d}"),
+            &[("content-type", OCI_MANIFEST)],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    (d, r)
+}
+
 /// Push, pull, mount, ranges, referrers, catalog and delete, as a client sees them.
 async fn flow(c: &Client, storage: &dyn Storage) {
     let r = c.send("GET", "/v2/", &[], b"").await;
@@ -307,29 +322,11 @@ async fn flow(c: &Client, storage: &dyn Storage) {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    let r = c
-        .send(
-            "PUT",
-            &format!("/v2/team/copy/manifests/{md}"),
-            &[("content-type", OCI_MANIFEST)],
-            m.as_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    put_manifest(c, "team/copy", &m).await;
 
     // A referrer (an SBOM with its own blob) and the referrers API.
     let sbom = push_monolithic(c, "team/app", b"sbom-data").await;
-    let a = manifest(&cd, &[&sbom], Some(&md));
-    let ad = digest(a.as_bytes());
-    let r = c
-        .send(
-            "PUT",
-            &format!("/v2/team/app/manifests/{ad}"),
-            &[("content-type", OCI_MANIFEST)],
-            a.as_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    let (ad, r) = put_manifest(c, "team/app", &manifest(&cd, &[&sbom], Some(&md))).await;
     assert_eq!(r.h("oci-subject"), md);
     let r = c
         .send(
@@ -391,23 +388,10 @@ async fn flow(c: &Client, storage: &dyn Storage) {
 
     // --delete-untagged: team/copy's manifest (pushed by digest, no tag) goes, and a
     // referrer of it there; team/app's tagged manifest and a referrer of it stay.
-    let put_manifest = |repo: &'static str, body: String| async move {
-        let d = digest(body.as_bytes());
-        let r = c
-            .send(
-                "PUT",
-                &format!("/v2/{repo}/manifests/{d}"),
-                &[("content-type", OCI_MANIFEST)],
-                body.as_bytes(),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED);
-        d
-    };
     let kept_sbom = push_monolithic(c, "team/app", b"kept-sbom").await;
-    let kd = put_manifest("team/app", manifest(&cd, &[&kept_sbom], Some(&md))).await;
+    let (kd, _) = put_manifest(c, "team/app", &manifest(&cd, &[&kept_sbom], Some(&md))).await;
     let dropped_sbom = push_monolithic(c, "team/copy", b"dropped-sbom").await;
-    let xd = put_manifest("team/copy", manifest(&cd, &[&dropped_sbom], Some(&md))).await;
+    let (xd, _) = put_manifest(c, "team/copy", &manifest(&cd, &[&dropped_sbom], Some(&md))).await;
     let mut untagged = vec![format!("team/copy@{md}"), format!("team/copy@{xd}")];
     untagged.sort();
     let r = gc::collect(
