@@ -18,9 +18,9 @@ const WRITEBACK_EVERY: u64 = 8 << 20;
 /// Disk space is reserved this far ahead of the writes, at most: a size that a
 /// manifest or tar header only claims never reserves more than this at once.
 const RESERVE_AHEAD: u64 = 32 << 20;
-/// Files expected to be smaller get no space reserved: for them, the extra
-/// system call costs more than the allocation it spares.
-const RESERVE_MIN: u64 = 1 << 20;
+/// Files smaller than this get no hints: for them, the extra system call costs more
+/// than it spares.
+const HINT_MIN: u64 = 1 << 20;
 
 /// Asks the kernel to start writing a file's dirty pages from `offset` on
 /// (`len` bytes; 0: to the end), without waiting: the sync that later makes the
@@ -62,7 +62,7 @@ impl FrontToBack {
     /// (0 when unknown).
     pub fn new(written: u64, expected: u64) -> FrontToBack {
         FrontToBack {
-            expected: if expected >= RESERVE_MIN { expected } else { 0 },
+            expected: if expected >= HINT_MIN { expected } else { 0 },
             reserved: written,
             kicked: written,
         }
@@ -87,6 +87,12 @@ impl FrontToBack {
         self.reserved = to;
     }
 
+    /// The file was cut back to nothing, and its reserved space with it.
+    pub fn emptied(&mut self) {
+        self.reserved = 0;
+        self.kicked = 0;
+    }
+
     /// Whether [`FrontToBack::wrote`] would start writeback at `written` (a
     /// buffered writer flushes first).
     pub fn writeback_due(&self, written: u64) -> bool {
@@ -102,9 +108,10 @@ impl FrontToBack {
         }
     }
 
-    /// Starts the writeback of everything not yet started.
+    /// The file is complete at `written` bytes: starts the writeback of everything
+    /// not yet started (of a file of at least [`HINT_MIN`]).
     pub fn finish(&mut self, fd: BorrowedFd<'_>, written: u64) {
-        if written > self.kicked {
+        if written >= HINT_MIN && written > self.kicked {
             start_writeback(fd, self.kicked, written - self.kicked);
             self.kicked = written;
         }
@@ -163,7 +170,7 @@ mod tests {
         let mut h = FrontToBack::new(0, 0);
         h.reserve(f.as_fd(), 50 << 20);
         assert_eq!(allocated(&f), 0);
-        let mut h = FrontToBack::new(0, RESERVE_MIN - 1);
+        let mut h = FrontToBack::new(0, HINT_MIN - 1);
         h.reserve(f.as_fd(), 4096);
         assert_eq!(allocated(&f), 0);
     }

@@ -187,10 +187,6 @@ fn lenient(field: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
     }
 }
 
-/// Files at least this large get their writeback started as soon as written
-/// (so the caller's one `syncfs` at the end finds little left to flush).
-const WRITEBACK_MIN: u64 = 1 << 20;
-
 fn id_from(raw: u64, path: &str) -> Result<u32, LayerError> {
     // u32::MAX is -1 for chown ("leave unchanged"): refuse it too.
     u32::try_from(raw)
@@ -444,9 +440,8 @@ impl Applier {
             });
         }
         self.size += got;
-        if got >= WRITEBACK_MIN {
-            hints.finish(file.as_fd(), got);
-        }
+        // The writeback starts now, so the caller's one `syncfs` finds little left.
+        hints.finish(file.as_fd(), got);
         self.set_meta_fd(file.as_fd(), meta, epath, true)
     }
 

@@ -61,15 +61,47 @@ fn listed<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = Digest> + 'a {
         .filter_map(descriptor_digest)
 }
 
-fn descriptor_digests(v: &Value, out: &mut Vec<Digest>) {
-    for key in ["config", "subject"] {
-        if let Some(d) = v.get(key).and_then(descriptor_digest) {
-            out.push(d);
+/// What a manifest or index names: its subject, the manifests an index lists, and
+/// every digest it references (those, and its config, layers and blobs).
+#[derive(Debug, Default)]
+struct Names {
+    subject: Option<Digest>,
+    manifests: Vec<Digest>,
+    all: Vec<Digest>,
+}
+
+impl Names {
+    fn of(v: &Value) -> Names {
+        let subject = v.get("subject").and_then(descriptor_digest);
+        let manifests: Vec<Digest> = listed(v, "manifests").collect();
+        let mut all: Vec<Digest> = v
+            .get("config")
+            .and_then(descriptor_digest)
+            .into_iter()
+            .collect();
+        all.extend(subject.clone());
+        all.extend(listed(v, "layers"));
+        all.extend(manifests.iter().cloned());
+        all.extend(listed(v, "blobs"));
+        Names {
+            subject,
+            manifests,
+            all,
         }
     }
-    for key in ["layers", "manifests", "blobs"] {
-        out.extend(listed(v, key));
+}
+
+/// The names in blob `d`, read once per collection (`None`: not a JSON document).
+async fn names<'a>(
+    s: &dyn Storage,
+    d: &Digest,
+    known: &'a mut HashMap<Digest, Option<Names>>,
+) -> Result<Option<&'a Names>> {
+    if !known.contains_key(d) {
+        let read = read_json(s, d).await?.as_ref().map(Names::of);
+        known.insert(d.clone(), read);
     }
+    Ok(known.get(d).and_then(Option::as_ref))
 }
 
 /// What a collection does.
@@ -83,10 +115,6 @@ pub struct GcOptions {
     pub delete_untagged: bool,
 }
 
-fn subject_of(v: &Value) -> Option<Digest> {
-    v.get("subject").and_then(descriptor_digest)
-}
-
 /// The revisions of `repo` that `--delete-untagged` keeps: those a tag names, what they
 /// name in turn (an index's children), the referrers of kept ones (signatures and SBOMs
 /// name their image as subject and carry no tag), and any pushed within the grace
@@ -96,13 +124,12 @@ async fn tagged_revisions(
     repo: &str,
     revisions: &[(Digest, SystemTime)],
     cutoff: SystemTime,
-) -> Result<(HashSet<Digest>, HashMap<Digest, Value>)> {
-    let mut docs = HashMap::new();
+    known: &mut HashMap<Digest, Option<Names>>,
+) -> Result<HashSet<Digest>> {
     for (d, _) in revisions {
-        if let Some(v) = read_json(s, d).await? {
-            docs.insert(d.clone(), v);
-        }
+        names(s, d, known).await?;
     }
+    let named = |d: &Digest| known.get(d).and_then(Option::as_ref);
     let present: HashSet<&Digest> = revisions.iter().map(|(d, _)| d).collect();
     let mut queue: Vec<Digest> = revisions
         .iter()
@@ -118,19 +145,23 @@ async fn tagged_revisions(
             if !present.contains(&d) || !kept.insert(d.clone()) {
                 continue;
             }
-            if let Some(v) = docs.get(&d) {
-                queue.extend(listed(v, "manifests"));
+            if let Some(n) = named(&d) {
+                queue.extend(n.manifests.iter().cloned());
             }
         }
         queue.extend(
-            docs.iter()
-                .filter(|(d, v)| {
-                    !kept.contains(*d) && subject_of(v).is_some_and(|s| kept.contains(&s))
+            present
+                .iter()
+                .filter(|d| {
+                    !kept.contains(**d)
+                        && named(d)
+                            .and_then(|n| n.subject.as_ref())
+                            .is_some_and(|s| kept.contains(s))
                 })
-                .map(|(d, _)| d.clone()),
+                .map(|d| (*d).clone()),
         );
         if queue.is_empty() {
-            return Ok((kept, docs));
+            return Ok(kept);
         }
     }
 }
@@ -142,6 +173,7 @@ pub async fn collect(s: &dyn Storage, opts: GcOptions) -> Result<GcReport> {
         .checked_sub(opts.grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let mut report = GcReport::default();
+    let mut known: HashMap<Digest, Option<Names>> = HashMap::new();
 
     // Mark: every manifest revision of every repository is a root (with
     // `delete_untagged`, every one that stays).
@@ -154,7 +186,7 @@ pub async fn collect(s: &dyn Storage, opts: GcOptions) -> Result<GcReport> {
             queue.extend(revisions.into_iter().map(|(d, _)| d));
             continue;
         }
-        let (kept, docs) = tagged_revisions(s, &repo, &revisions, cutoff).await?;
+        let kept = tagged_revisions(s, &repo, &revisions, cutoff, &mut known).await?;
         for (d, _) in revisions {
             if kept.contains(&d) {
                 queue.push(d);
@@ -162,7 +194,11 @@ pub async fn collect(s: &dyn Storage, opts: GcOptions) -> Result<GcReport> {
             }
             if !opts.dry_run {
                 s.manifest_unlink(&repo, &d).await?;
-                if let Some(subject) = docs.get(&d).and_then(subject_of) {
+                let subject = known
+                    .get(&d)
+                    .and_then(Option::as_ref)
+                    .and_then(|n| n.subject.clone());
+                if let Some(subject) = subject {
                     s.referrer_delete(&repo, &subject, &d).await?;
                 }
             }
@@ -174,10 +210,8 @@ pub async fn collect(s: &dyn Storage, opts: GcOptions) -> Result<GcReport> {
         if !marked.insert(d.clone()) {
             continue;
         }
-        if let Some(v) = read_json(s, &d).await? {
-            let mut refs = Vec::new();
-            descriptor_digests(&v, &mut refs);
-            queue.extend(refs.into_iter().filter(|r| !marked.contains(r)));
+        if let Some(n) = names(s, &d, &mut known).await? {
+            queue.extend(n.all.iter().filter(|r| !marked.contains(*r)).cloned());
         }
     }
     report.blobs_marked = marked.len();

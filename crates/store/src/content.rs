@@ -108,7 +108,6 @@ impl ContentStore {
             hasher: Some(Sha256::new()),
             size: 0,
             hints: FrontToBack::new(0, 0),
-            expected: 0,
             blobs: self.blobs.clone(),
             keep: false,
         })
@@ -147,7 +146,6 @@ impl ContentStore {
             hasher: Some(hasher),
             size,
             hints: FrontToBack::new(size, 0),
-            expected: 0,
             blobs: self.blobs.clone(),
             keep: true,
         }))
@@ -192,8 +190,6 @@ pub struct BlobWriter {
     size: u64,
     /// Space reserved ahead, writeback started behind.
     hints: FrontToBack,
-    /// The size the blob should have (0: unknown).
-    expected: u64,
     blobs: PathBuf,
     /// Left on disk when dropped unfinished (a resumable download).
     keep: bool,
@@ -242,14 +238,13 @@ impl BlobWriter {
             *h = Sha256::new();
         }
         self.size = 0;
-        self.hints = FrontToBack::new(0, self.expected);
+        self.hints.emptied();
         Ok(())
     }
 
     /// The blob's size as the manifest gives it: its disk space is then
     /// reserved ahead of the writes (see [`FrontToBack`]).
     pub fn expect(&mut self, total: u64) {
-        self.expected = total;
         self.hints = FrontToBack::new(self.size, total);
     }
 

@@ -94,28 +94,14 @@ impl State {
     }
 
     /// Replaces the references (already persisted by the caller) and re-derives the index.
-    /// Pulls before 2026-12-06 recorded `repo:tag@digest`; such a reference becomes
-    /// `repo@digest`, as dockerd records it (and the next write persists that).
     pub fn set_refs(&mut self, refs: BTreeMap<String, Digest>) {
         let mut by_image: HashMap<Digest, Vec<Reference>> = HashMap::new();
-        let mut kept = BTreeMap::new();
-        for (k, id) in refs {
-            let Ok(mut r) = Reference::parse(&k) else {
-                kept.insert(k, id);
-                continue;
-            };
-            if let (Some(_), Some(d)) = (r.tag(), r.digest()) {
-                match r.trimmed().with_digest(d) {
-                    Ok(plain) => r = plain,
-                    Err(_) => continue,
-                }
-            }
-            if let std::collections::btree_map::Entry::Vacant(e) = kept.entry(r.to_string()) {
+        for (k, id) in &refs {
+            if let Ok(r) = Reference::parse(k) {
                 by_image.entry(id.clone()).or_default().push(r);
-                e.insert(id);
             }
         }
-        self.refs = kept;
+        self.refs = refs;
         self.by_image = by_image;
     }
 
@@ -246,7 +232,7 @@ impl ImageStore {
             .into_iter()
             .filter(|(_, id)| state.images.contains_key(id))
             .collect();
-        state.set_refs(refs);
+        state.set_refs(digests_without_tags(refs));
         Ok(state)
     }
 
@@ -270,6 +256,30 @@ impl ImageStore {
             &RefsFile { refs: refs.clone() },
         )?)
     }
+}
+
+/// Pulls before 2026-12-06 recorded `repo:tag@digest`; such a reference is read as
+/// `repo@digest`, as dockerd records it (the next write of the file persists that).
+/// A `repo@digest` already there wins over one made so.
+fn digests_without_tags(refs: BTreeMap<String, Digest>) -> BTreeMap<String, Digest> {
+    let mut out = BTreeMap::new();
+    let mut legacy = Vec::new();
+    for (k, id) in refs {
+        let plain = Reference::parse(&k).ok().and_then(|r| {
+            r.tag()?;
+            r.trimmed().with_digest(r.digest()?).ok()
+        });
+        match plain {
+            Some(p) => legacy.push((p.to_string(), id)),
+            None => {
+                out.insert(k, id);
+            }
+        }
+    }
+    for (k, id) in legacy {
+        out.entry(k).or_insert(id);
+    }
+    out
 }
 
 /// Builds the in-memory image from its record and its config blob.
@@ -323,11 +333,11 @@ mod tests {
         let id = Digest::of(b"image");
         let d = Digest::of(b"manifest");
         let mut st = State::default();
-        st.set_refs(BTreeMap::from([
+        st.set_refs(digests_without_tags(BTreeMap::from([
             (format!("docker.io/library/bb:1@{d}"), id.clone()),
             (format!("docker.io/library/bb@{d}"), id.clone()),
             ("docker.io/library/bb:1".to_string(), id.clone()),
-        ]));
+        ])));
         assert_eq!(
             st.refs().keys().collect::<Vec<_>>(),
             [
